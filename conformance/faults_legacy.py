@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -167,6 +169,52 @@ def welding_refused(c: Conn, msg: L.Msg) -> L.Msg | None:
     return msg
 
 
+# -2 over TLS 1.2 with Plug & Charge (the proxy terminates TLS on both sides)
+
+
+def stale_challenge(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name == "PaymentDetailsRes":
+        _set_text(msg, "GenChallenge", bytes(16))
+    return msg
+
+
+def _flip_signature(msg: L.Msg) -> None:
+    """Flip the last bit of the header's SignatureValue (flipping twice restores it)."""
+    hdr = msg.root.find("Header")
+    sig = hdr.find("Signature") if hdr is not None else None
+    val = sig.find("SignatureValue") if sig is not None else None
+    if val is not None and val.value:
+        raw = bytearray(val.value)
+        raw[-1] ^= 0x01
+        val.value = bytes(raw)
+
+
+def bad_cps_signature(c: Conn, msg: L.Msg) -> L.Msg | None:
+    """Charger: breaks its CertificateInstallationRes signature; vehicle side: repairs the one the
+    tester charger broke, so the vehicle takes a delivery whose signature failed."""
+    if msg.name == "CertificateInstallationRes":
+        _flip_signature(msg)
+    return msg
+
+
+def ev_bad_auth_signature(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name == "AuthorizationReq":
+        _flip_signature(msg)
+    return msg
+
+
+def no_receipt(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name in ("ChargingStatusRes", "CurrentDemandRes"):
+        _set_text(msg, "ReceiptRequired", False)
+    return msg
+
+
+def receipt_refused(c: Conn, msg: L.Msg) -> L.Msg | None:
+    if msg.name == "MeteringReceiptRes":
+        _set_text(msg, "ResponseCode", "FAILED")
+    return msg
+
+
 # requests
 
 
@@ -296,12 +344,16 @@ class LegacyDefect:
     """Rewrite the supportedAppProtocolReq (vehicle defects)."""
     loops: int = 5
     """Vehicle defects: charge-loop cycles of our EVCC behind the proxy."""
+    tls: str = ""
+    """-2 over TLS with Plug & Charge: the proxy terminates TLS 1.2 on both sides in front of our -2 PnC
+    SECC (``conformance.tester_iso2_pnc``); ``tls13``: its vehicle side also accepts TLS 1.3."""
 
 
 def _g(*globs: str) -> tuple[str, ...]:
     return tuple(f"TC_SECC_{p}_{g}" for g in globs for p in ("DIN", "ISO2"))
 
 
+_WC = ("wall-connector",)
 NEGATIVE = _g("SessionSetup_00[34]", "PaymentSelection_00[12]", "Authorization_002", "ChargeParameterDiscovery_00[34]",
               "CableCheck_002", "PreCharge_002", "PowerDelivery_00[23]", "CurrentDemand_003", "ChargingStatus_002")
 LEGACY_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
@@ -344,6 +396,21 @@ LEGACY_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
                  never_close=True),
     LegacyDefect("legacy-lenient-input", "takes malformed input: bad headers repaired, undecodable frames answered",
                  _g("Malformed_00[1234]", "Range_00[12]"), lenient=True, never_close=True),
+    # -2 over TLS 1.2 / Plug & Charge (conformance.cases.iso2_security)
+    LegacyDefect("legacy-iso2-tls13", "-2 charger whose TLS also accepts 1.3", ("TC_SECC_ISO2_TLS_001",), tls="tls13",
+                 profiles=_WC),
+    LegacyDefect("legacy-iso2-stale-challenge", "sends an all-zero GenChallenge, expects its own", ("TC_SECC_ISO2_PnC_001",),
+                 down=stale_challenge, tls="iso2", profiles=_WC),
+    LegacyDefect("legacy-iso2-accepts-bad-authorization", "answers OK to a refused signed AuthorizationReq",
+                 ("TC_SECC_ISO2_PnC_00[23]",), down=always_ok, tls="iso2", profiles=_WC),
+    LegacyDefect("legacy-iso2-silent-refusal", "drops its FAILED AuthorizationRes and keeps the connection open",
+                 ("TC_SECC_ISO2_PnC_00[23]",), down=silent_refusal, never_close=True, tls="iso2", profiles=_WC),
+    LegacyDefect("legacy-iso2-bad-cps-signature", "CertificateInstallationRes whose signature does not verify",
+                 ("TC_SECC_ISO2_PnC_004",), down=bad_cps_signature, tls="iso2", profiles=_WC),
+    LegacyDefect("legacy-iso2-no-receipt", "never asks for a MeteringReceipt", ("TC_SECC_ISO2_PnC_005",), down=no_receipt,
+                 tls="iso2", profiles=_WC),
+    LegacyDefect("legacy-iso2-receipt-refused", "refuses the signed MeteringReceiptReq", ("TC_SECC_ISO2_PnC_005",),
+                 down=receipt_refused, tls="iso2", profiles=_WC),
 )}
 
 
@@ -373,14 +440,24 @@ LEGACY_EV_DEFECTS: dict[str, LegacyDefect] = {d.name: d for d in (
                  loops=14),
     LegacyDefect("legacy-ev-ignores-failed", "takes FAILED codes for OK", _e("Failed_00[12]"), down=always_ok),
     LegacyDefect("legacy-ev-no-session-stop", "ends without SessionStopReq", _e("SessionStop_001"), up=ev_no_session_stop),
+    # -2 over TLS 1.2 / Plug & Charge (conformance.cases.iso2_security)
+    LegacyDefect("legacy-iso2-ev-bad-auth-signature", "signs AuthorizationReq with a signature that does not verify",
+                 ("TC_EVCC_ISO2_PnC_001",), up=ev_bad_auth_signature, tls="iso2"),
+    LegacyDefect("legacy-iso2-ev-ignores-receipt", "never sends MeteringReceiptReq when ReceiptRequired",
+                 ("TC_EVCC_ISO2_PnC_002",), down=no_receipt, tls="iso2"),
+    LegacyDefect("legacy-iso2-ev-accepts-bad-cps-signature", "uses a contract whose delivery signature failed",
+                 ("TC_EVCC_ISO2_PnC_003",), down=bad_cps_signature, tls="iso2"),
 )}
 
 
 def defective_legacy_evcc_launcher(name: str) -> Callable[[str, int], Any]:
-    """Our EVCC behind the proxy with vehicle defect ``name``: ``launch(host, port)``."""
+    """Our EVCC behind the proxy with vehicle defect ``name``: ``launch(host, port)`` (a ``tls`` defect:
+    ``launch(host, port, trust)``, the vehicle on TLS 1.2)."""
     from conformance.charger_legacy import local_legacy_evcc_launcher
 
     d = LEGACY_EV_DEFECTS[name]
+    if d.tls:
+        return _tls_ev_launcher(d)
     inner = local_legacy_evcc_launcher(loops=d.loops)
 
     async def launch(host: str, port: int) -> Any:
@@ -395,20 +472,43 @@ def defective_legacy_evcc_launcher(name: str) -> Callable[[str, int], Any]:
     return launch
 
 
+def _tls_ev_launcher(d: LegacyDefect) -> Callable[..., Any]:
+    """Our -2 PnC vehicle on TLS 1.2 behind a TLS-terminating proxy with defect ``d``."""
+    from conformance.tester_iso2_pnc import iso2_lab_pki, local_iso2_pnc_evcc_launcher
+    from iso15118.session.tlsconf import evcc_context, secc_context
+
+    inner = local_iso2_pnc_evcc_launcher()
+
+    async def launch(host: str, port: int, trust: Any = None) -> Any:
+        pki = iso2_lab_pki()
+        proxy = LegacyDefectProxy(port, d, server_ssl=secc_context(pki, iso2=True), client_ssl=evcc_context(pki, iso2=True))
+        p = await proxy.start()
+        try:
+            return await inner("::1", p, trust)
+        finally:
+            await asyncio.sleep(0.2)
+            proxy.close()
+
+    return launch
+
+
 # ---------------------------------------------------------------------------- the proxy
 
 
 class LegacyDefectProxy:
     """A V2GTP proxy in front of a DIN / -2 SECC with one :class:`LegacyDefect`."""
 
-    def __init__(self, target_port: int, defect: LegacyDefect) -> None:
+    def __init__(self, target_port: int, defect: LegacyDefect, *, server_ssl: ssl.SSLContext | None = None,
+                 client_ssl: ssl.SSLContext | None = None) -> None:
         self.target_port = target_port
         self.d = defect
+        self.server_ssl, self.client_ssl = server_ssl, client_ssl
+        """TLS towards the vehicle / towards our SECC (defects with ``tls``)."""
         self.server: asyncio.Server | None = None
         self.rewrites = 0
 
     async def start(self) -> int:
-        self.server = await asyncio.start_server(self._handle, "::1", 0)
+        self.server = await asyncio.start_server(self._handle, "::1", 0, ssl=self.server_ssl)
         return int(self.server.sockets[0].getsockname()[1])
 
     def close(self) -> None:
@@ -429,8 +529,8 @@ class LegacyDefectProxy:
 
     async def _handle(self, ev_r: asyncio.StreamReader, ev_w: asyncio.StreamWriter) -> None:
         try:
-            up_r, up_w = await asyncio.open_connection("::1", self.target_port)
-        except OSError:
+            up_r, up_w = await asyncio.open_connection("::1", self.target_port, ssl=self.client_ssl)
+        except (OSError, ssl.SSLError):
             ev_w.close()
             return
         c = Conn()
@@ -622,11 +722,13 @@ async def start_legacy_defect(name: str, profile: str = "dc-bidi") -> tuple[Any,
     from conformance.local import start_local_secc
 
     d = LEGACY_DEFECTS[name]
-    loc = await start_local_secc(profile)
-    proxy = LegacyDefectProxy(loc.server.port, d)
-    port = await proxy.start()
-    sut = loc.endpoint(jobs=4, probe=False)
-    sut.port = port
+    if d.tls:
+        loc, proxy, sut = await _start_tls_defect(d, profile)
+    else:
+        loc = await start_local_secc(profile)
+        proxy = LegacyDefectProxy(loc.server.port, d)
+        sut = loc.endpoint(jobs=4, probe=False)
+    sut.port = await proxy.start()
     sut.name = f"defect:{name}"
 
     def close() -> None:
@@ -634,6 +736,25 @@ async def start_legacy_defect(name: str, profile: str = "dc-bidi") -> tuple[Any,
         loc.close()
 
     return sut, close
+
+
+async def _start_tls_defect(d: LegacyDefect, profile: str) -> tuple[Any, LegacyDefectProxy, Any]:
+    """Our -2 PnC SECC on TLS 1.2 and a proxy that terminates TLS on both sides (the vehicle side
+    with the charger's own identity; ``tls13``: up to TLS 1.3)."""
+    from conformance.tester_iso2_pnc import iso2_lab_pki, iso2_pnc_endpoint, start_local_iso2_pnc_secc
+    from iso15118.security.tls import ISO2, server_context
+    from iso15118.session.tlsconf import evcc_context, secc_context
+
+    pki = iso2_lab_pki()
+    loc = await start_local_iso2_pnc_secc(profile, pki)
+    ev_side = secc_context(pki, iso2=True)
+    if d.tls == "tls13":
+        keys = pki / "private_keys"
+        pw = keys / "seccLeafPassword.txt"
+        ev_side = server_context(pki / "certs" / "cpoCertChain.pem", keys / "seccLeaf.key", pw if pw.exists() else None,
+                                 profile=dataclasses.replace(ISO2, name="defect-tls13", maximum_version=ssl.TLSVersion.TLSv1_3))
+    proxy = LegacyDefectProxy(loc.server.port, d, server_ssl=ev_side, client_ssl=evcc_context(pki, iso2=True))
+    return loc, proxy, iso2_pnc_endpoint(loc, pki, jobs=4)
 
 
 _RANK = {"fail": 4, "error": 3, "pass": 2, "inconclusive": 1}
@@ -674,7 +795,14 @@ async def legacy_ev_row(name: str, ids: list[str]) -> tuple[dict[str, str], dict
 
     if not ids:
         return {}, {}, 0
-    sut = SutEndpoint.evcc(defective_legacy_evcc_launcher(name), f"defect-evcc:{name}")
+    if LEGACY_EV_DEFECTS[name].tls:  # the defect sits on the TLS launch; the reach gate uses a clean TCP one
+        from conformance.charger_legacy import local_legacy_evcc_launcher
+        from conformance.tester_iso2_pnc import iso2_lab_pki
+
+        sut = SutEndpoint.evcc(local_legacy_evcc_launcher(), f"defect-evcc:{name}")
+        sut.evcc_tls_launcher, sut.evcc_pki = defective_legacy_evcc_launcher(name), iso2_lab_pki()
+    else:
+        sut = SutEndpoint.evcc(defective_legacy_evcc_launcher(name), f"defect-evcc:{name}")
     sut.jobs = 20  # mostly waiting for closes that do not come
     camp = await run_campaign([sut], select(ids), probe=False)
     return ({r.case_id: r.verdict.value for r in camp.results}, {r.case_id: r.reason for r in camp.results}, camp.exit_status())

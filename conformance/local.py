@@ -102,11 +102,12 @@ async def start_local_secc(
     config: SeccConfig | None = None,
     wrap: Callable[[Any], Any] | None = None,
     evse_kwargs: dict[str, Any] | None = None,
+    configs: dict[Any, Any] | None = None,
 ) -> LocalSecc:
     """Start our SECC with the given simulator profile on ``[::1]`` and a free port.
 
     ``wrap(controller) -> controller`` lets fault-seeding tests put a defect around each
-    charger."""
+    charger; ``configs``: the other protocols' core configurations (-2 Plug & Charge)."""
     holder: dict[str, LocalSecc] = {}
 
     def factory() -> Any:
@@ -116,7 +117,7 @@ async def start_local_secc(
         holder["l"].controllers.append(ctrl)
         return ctrl
 
-    server = await start_secc(factory, "::1", 0, tls, config=config or SeccConfig())
+    server = await start_secc(factory, "::1", 0, tls, config=config or SeccConfig(), configs=configs)
     loc = LocalSecc(server, profile, tls is not None)
     holder["l"] = loc
     import asyncio
@@ -129,12 +130,13 @@ def served_protocols(protocols: Any, tls: bool) -> dict[str, bool]:
     """PICS features ``din`` / ``iso2`` of our SECC: the protocols it serves (registered cores,
     restricted by ``protocols``; DIN never over TLS)."""
     from iso15118.facts.namespaces import AppProtocol
+    from iso15118.facts.transport import carries
     from iso15118.session import negotiation as neg
 
     out = {}
     for proto in (AppProtocol.DIN, AppProtocol.ISO2):
         served = neg.support(proto) is not None and (protocols is None or proto in protocols)
-        out[proto.value] = served and not (tls and proto is AppProtocol.DIN)
+        out[proto.value] = served and carries(proto, tls)  # DIN never over TLS (facts.transport)
     return out
 
 

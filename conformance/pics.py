@@ -30,7 +30,7 @@ from conformance.sut import SutInfo
 from iso15118.session.services import EnergyService
 
 KNOWN_FEATURES = ("pause_resume", "service_renegotiation", "standby", "pnc", "scheduled", "dynamic", "metering", "iso20", "iso2",
-                  "din")
+                  "din", "iso2_receipt")
 MODES = {"dynamic": "Dynamic", "scheduled": "Scheduled"}
 
 

@@ -190,6 +190,10 @@ async def reach_sut(sut: SutEndpoint, evidence: Evidence | None = None) -> str |
 
     if sut.role == "EVCC":
         return await reach_evcc(sut, evidence)
+    if sut.info.features.get("iso20") is False and sut.tls:  # -2 on TLS 1.2 (facts.transport: no -20 there)
+        from conformance.tester_iso2_pnc import reach_iso2_tls
+
+        return await reach_iso2_tls(sut, evidence)
     if sut.info.features.get("iso20") is False:  # a DIN / -2 only charger: the gate speaks what it declares
         from conformance.legacy import DIN, ISO2
         from conformance.tester_legacy import reach_legacy

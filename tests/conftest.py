@@ -12,6 +12,7 @@ At the end of every run the proof counts recorded through :func:`tests.proofs.re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
 from typing import Any
 
@@ -21,7 +22,25 @@ from tests import proofs
 from tests.peer import josev_pki, peer_env  # noqa: F401  (session fixtures for every test package)
 
 
+class _ProofsFromWorkers:
+    """With pytest-xdist (``tools/test`` runs the suite on several workers) each worker counts its
+    own proofs; they travel to the controller in ``workeroutput`` and are added up there."""
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        for kind, n in json.loads(getattr(node, "workeroutput", {}).get("iso15118_proofs", "{}")).items():
+            proofs.record(kind, n)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:  # an xdist worker: hand the counts to the controller
+        output["iso15118_proofs"] = json.dumps(proofs.counts())
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_ProofsFromWorkers(), "iso15118-proofs-from-workers")
     for line in (
         "oracle: needs the reference EXI oracle (Java; tools/oracle/build)",
         "peer: needs the independent Josev peer (its own venv; tools/peer/setup)",
@@ -69,6 +88,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if hasattr(terminalreporter.config, "workerinput"):
+        return
     counts = proofs.counts()
     terminalreporter.section("proofs run")
     width = max(len(str(v)) for v in counts.values()) if counts else 1

@@ -95,3 +95,17 @@ def test_stack_and_decoder_judge_a_late_answer_alike(tmp_path: Path, delay: floa
     decoded = [e for e in CaptureDecoder(path).events() if e.kind == "timing" and e.fields.get("rule") == "performance_time"]
     assert {e.fields["limit_s"] for e in decoded} <= {rules.MESSAGES["DC_ChargeLoopReq"].secc_performance}
     assert stats.get("late_responses", 0) == len(decoded) == (len(loops) if late else 0)
+
+
+def test_one_transport_rule() -> None:
+    """Which protocol runs over which TLS version: the negotiation, the capture decoder and the
+    tester read the one table of ``iso15118.facts.transport``."""
+    import conformance.local as local
+    import iso15118.capture.analyzer as analyzer
+    import iso15118.session.negotiation as negotiation
+    from iso15118.facts import transport
+
+    assert negotiation.carries is analyzer.carries is transport.carries
+    assert analyzer.TRANSPORTS is transport.TRANSPORTS
+    assert local.served_protocols(None, True) == {"din": False, "iso2": True}
+    assert local.served_protocols(None, False) == {"din": True, "iso2": True}

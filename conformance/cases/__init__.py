@@ -17,6 +17,7 @@ from conformance.cases import (  # noqa: F401  (each module registers its cases)
     evcc_cases,
     evcc_more,
     evcc_tls,
+    iso2_security,
     legacy_evcc,
     legacy_secc,
     link_pilot_slac,

@@ -51,7 +51,9 @@ from iso15118.capture.packets import (
 from iso15118.capture.pcapio import LINKTYPE_NAMES, ReadProblem, Record, open_capture
 from iso15118.capture.reassembly import StreamNotice, TcpConnection
 from iso15118.capture.slac import direction_hint, parse_homeplug
+from iso15118.facts.namespaces import AppProtocol
 from iso15118.facts.payload import MAINSTREAM_FOR_SCHEMA, NAMESPACE_TO_PAYLOAD_TYPE, SCHEMA_OF_PAYLOAD, PayloadType
+from iso15118.facts.transport import TRANSPORTS, carries
 
 # the -20 grammars, in payload-type order (common, ac, dc, acdp, wpt)
 SESSION_SCHEMAS_20 = tuple(dict.fromkeys(k for k in SCHEMA_OF_PAYLOAD.values() if k != "sap"))
@@ -827,9 +829,24 @@ class Analyzer:
                 if app.protocol is None:
                     self._emit(Event(m.ts, m.frame, "note", "unknown protocol", "warning", None, conn.id,
                                      f"negotiated namespace {chosen!r} is not one this decoder knows"))
+                else:
+                    self._check_transport(app, conn, m)
             elif sid is not None:
                 self._emit(Event(m.ts, m.frame, "note", "SAP", "warning", None, conn.id,
                                  f"SchemaID {sid.value} was not offered in the request seen"))
+
+    def _check_transport(self, app: _Conn, conn: TcpConnection, m: FramedMessage) -> None:
+        """The protocol agreed must be one the connection's TLS version carries (facts.transport:
+        DIN on TCP only, -2 on TCP or TLS 1.2, -20 on TCP or TLS 1.3)."""
+        label = app.protocol if app.protocol != "iso2-2010" else "iso2"
+        tls = app.kind == "tls"
+        seen = getattr(app.tls, "version", None) if tls else None  # "TLS 1.2" / "TLS 1.3"
+        version = f"TLSv{seen.split()[-1]}" if seen else None
+        if label is None or carries(AppProtocol(label), tls, version):
+            return
+        allowed = ", ".join(sorted(t.value for t in TRANSPORTS[AppProtocol(label)]))
+        self._emit(Event(m.ts, m.frame, "note", "protocol over this transport", "warning", None, conn.id,
+                         f"{PROTOCOL_LABELS[label]} negotiated over {seen or 'TLS'}: it runs over {allowed} only"))
 
     def _timing(self, app: _Conn, ev: Event) -> list[Event]:
         """Pair requests and responses; report responses later than the limits."""

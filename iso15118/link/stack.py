@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from iso15118.facts.namespaces import AppProtocol
 from iso15118.link.driver import PilotWire, RawLink, drive_slac
 from iso15118.link.pilot import ActionKind, CpState, EvPilot, EvsePhase, EvsePilot, PilotAction, duty_for_current
 from iso15118.link.slac.ev import EvSlac
@@ -96,6 +97,8 @@ async def run_secc_on_iface(
     *,
     tls: ssl.SSLContext | None = None,
     config: Any = None,
+    protocols: tuple[AppProtocol, ...] | None = None,
+    configs: dict[AppProtocol, Any] | None = None,
     slac: bool = True,
     sim_modem: bool = True,
     timers: SlacTimers | None = None,
@@ -146,7 +149,7 @@ async def run_secc_on_iface(
 
     apply(pilot.start(time.monotonic()))
     secc = await start_secc(lambda: _EvsePilotHook(controller_factory(), lambda on: apply(pilot.power_allowed(on, time.monotonic()))),
-                            "::", 0, tls, config=config)
+                            "::", 0, tls, config=config, protocols=protocols, configs=configs)
     sdp = SdpServer(tls_port=secc.port if tls else None, tcp_port=None if tls else secc.port, interface=iface)
 
     async def open_sdp() -> None:
@@ -225,7 +228,8 @@ async def run_secc_on_iface(
         results = await secc.wait_sessions(1, timeout=session_timeout)
         r = results[0]
         report.session_ok, report.session_reason = r.ok, r.reason
-        _say(out, t0, f"SESSION 1 {'PASS' if r.ok else 'FAIL'} reason=\"{r.reason}\" messages={r.rx + r.tx}")
+        _say(out, t0, f"SESSION 1 {'PASS' if r.ok else 'FAIL'} protocol={_label(r.protocol)} reason=\"{r.reason}\" "
+                      f"messages={r.rx + r.tx}")
         # wait for the EV to leave (A), briefly
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5.0):
@@ -255,6 +259,8 @@ async def run_evcc_on_iface(
     *,
     config: Any = None,
     tls: ssl.SSLContext | None = None,
+    protocols: tuple[AppProtocol, ...] | None = None,
+    configs: dict[AppProtocol, Any] | None = None,
     slac: bool = True,
     sim_modem: bool = True,
     timers: SlacTimers | None = None,
@@ -358,9 +364,10 @@ async def run_evcc_on_iface(
         host = endpoint_host(resp, iface)
         _say(out, t0, f"SDP found [{host}]:{resp.port} security={resp.security.name}")
         hooked = _EvPilotHook(ev, lambda on: apply(pilot.power_ready(on, time.monotonic())))
-        r = await run_evcc(hooked, host, resp.port, tls, config=config)
+        r = await run_evcc(hooked, host, resp.port, tls, config=config, protocols=protocols, configs=configs)
         report.session_ok, report.session_reason = r.ok, r.reason
-        _say(out, t0, f"SESSION {'PASS' if r.ok else 'FAIL'} loops={r.loops} messages={r.rx + r.tx} reason=\"{r.reason}\"")
+        _say(out, t0, f"SESSION {'PASS' if r.ok else 'FAIL'} protocol={_label(r.protocol)} loops={r.loops} "
+                      f"messages={r.rx + r.tx} reason=\"{r.reason}\"")
     finally:
         stop.set()
         with contextlib.suppress(Exception):
@@ -377,13 +384,19 @@ async def run_evcc_on_iface(
 # ----------------------------------------------------------------------------- CLI entries
 
 
-def secc_cli(args: Any, tls: ssl.SSLContext | None, config: Any) -> int:
+def _label(protocol: AppProtocol | None) -> str:
+    return protocol.value if protocol is not None else "none"
+
+
+def secc_cli(args: Any, tls: ssl.SSLContext | None, config: Any,
+             protocols: tuple[AppProtocol, ...] | None = None, configs: dict[AppProtocol, Any] | None = None) -> int:
     """``iso15118 secc --iface IF [--slac]``: one plug-in on the interface; status 0 if the
     session passed."""
     from iso15118.sim import make_evse
 
     report = asyncio.run(run_secc_on_iface(
-        args.iface, lambda: make_evse(args.profile, speed=args.speed), tls=tls, config=config, slac=args.slac,
+        args.iface, lambda: make_evse(args.profile, speed=args.speed), tls=tls, config=config, protocols=protocols,
+        configs=configs, slac=args.slac,
         sim_modem=args.modem == "sim", plug_timeout=args.plug_timeout,
         max_current=make_evse(args.profile).spec.max_current, sim_attenuation_db=args.sim_attenuation,
         timers=SlacTimers().scaled(args.timer_scale), pilot_timers=PilotTimers().scaled(args.timer_scale),
@@ -391,10 +404,11 @@ def secc_cli(args: Any, tls: ssl.SSLContext | None, config: Any) -> int:
     return 0 if report.session_ok else 1
 
 
-def evcc_cli(args: Any, ev: Any, config: Any, tls: ssl.SSLContext | None) -> int:
-    """``iso15118 evcc --iface IF [--slac] --discover``."""
+def evcc_cli(args: Any, ev: Any, config: Any, tls: ssl.SSLContext | None,
+             protocols: tuple[AppProtocol, ...] | None = None, configs: dict[AppProtocol, Any] | None = None) -> int:
+    """``iso15118 evcc --iface IF [--slac] --discover [--protocol ...]``."""
     report = asyncio.run(run_evcc_on_iface(
-        args.iface, ev, config=config, tls=tls, slac=args.slac, sim_modem=args.modem == "sim",
+        args.iface, ev, config=config, tls=tls, protocols=protocols, configs=configs, slac=args.slac, sim_modem=args.modem == "sim",
         plug_timeout=args.plug_timeout, slac_delay=args.slac_delay,
     ))
     return 0 if report.session_ok else 1

@@ -22,7 +22,13 @@ SECC rule (DIN/-2 digest §1.3, the Josev / RISE-V2G reading): the EV's entries 
 (stable: on a tie the first listed wins), the first whose namespace *and* major version the
 charger serves wins; ``OK_SuccessfulNegotiation`` when the minor version equals ours, else
 ``OK_SuccessfulNegotiationWithMinorDeviation``; nothing in common -> ``Failed_NoNegotiation``
-without SchemaID and the session ends.  DIN is never served or offered over TLS ([V2G-DC-618]).
+without SchemaID and the session ends.
+
+Both sides serve / offer only what the connection carries (``iso15118.facts.transport``): the
+TLS handshake is over before SupportedAppProtocolReq, and the driver hands its negotiated
+version in (``tls_version``): DIN never over TLS ([V2G-DC-618]), -2 over TCP or TLS 1.2, -20
+over TCP or TLS 1.3.  Over TLS 1.2 an SECC does not serve -20 and an EVCC does not offer it, so
+a library caller's TLS 1.2 context alone makes the session -2.
 An undecodable request, or anything but supportedAppProtocolReq first, ends the session without
 an answer (what Josev and EVerest do).
 
@@ -42,6 +48,7 @@ from iso15118.exi.errors import ExiError
 from iso15118.facts.namespaces import AppProtocol
 from iso15118.facts.payload import PayloadType
 from iso15118.facts.timing import TIMERS, Timers, message_timing
+from iso15118.facts.transport import carries
 from iso15118.session.events import (
     Event,
     LocalFault,
@@ -171,8 +178,18 @@ class _Negotiator:
     def state(self) -> Any:
         return getattr(self.core, "state", None)
 
+    tls = False
+    tls_version: str | None = None
+
     def _support(self, protocol: AppProtocol) -> ProtocolSupport | None:
         return self.overrides.get(protocol) or support(protocol)
+
+    def _carried(self, protocol: AppProtocol) -> bool:
+        """Does this connection carry ``protocol`` (``facts.transport``: TCP / TLS version)?"""
+        return carries(protocol, self.tls, self.tls_version)
+
+    def _transport(self) -> str:
+        return self.tls_version or ("TLS" if self.tls else "TCP")
 
     def next_deadline(self) -> float | None:
         if self.core is not None:
@@ -218,6 +235,7 @@ class SeccNegotiator(_Negotiator):
         now: float = 0.0,
         clock: Callable[[], float],
         tls: bool = False,
+        tls_version: str | None = None,
         peer_certificate: str | None = None,
         timers: Timers = TIMERS,
         overrides: Mapping[AppProtocol, ProtocolSupport] | None = None,
@@ -226,18 +244,21 @@ class SeccNegotiator(_Negotiator):
         self.protocols = tuple(AppProtocol(p) for p in (protocols or ALL_PROTOCOLS))
         self.configs = dict(configs or {})
         self._clock = clock
-        self.tls = tls
+        self.tls = tls or tls_version is not None
+        self.tls_version = tls_version
+        """The connection's negotiated TLS version (``SSLObject.version()``), None on TCP or when
+        the driver does not say; it decides which protocols are served (``facts.transport``)."""
         self.peer_certificate = peer_certificate
         self._deadline = now + timers.secc_first_message
         self._deadline_reason = "no supportedAppProtocolReq"
         self._pending_notes: list[tuple[str, int]] = []
 
     def offers(self) -> list[Offer]:
-        """The entries this charger serves on this connection."""
+        """The entries this charger serves on this connection (what it carries, ``facts.transport``)."""
         out: list[Offer] = []
         for proto in self.protocols:
             sup = self._support(proto)
-            if sup is not None:
+            if sup is not None and self._carried(proto):
                 out += sup.secc_offers(self.controller, self.tls)
         return out
 
@@ -276,7 +297,8 @@ class SeccNegotiator(_Negotiator):
             events += self._send(res)
             offered = ", ".join(f"{e.protocol_namespace} {e.version_number_major}.{e.version_number_minor}"
                                 for e in req.app_protocol)
-            events.append(ProtocolError(APC.FAILED_NO_NEGOTIATION.value, f"nothing in common with {offered}"))
+            events.append(ProtocolError(APC.FAILED_NO_NEGOTIATION.value,
+                                        f"nothing in common with {offered} over {self._transport()}"))
             return events + self._end(now, f"{APC.FAILED_NO_NEGOTIATION.value}: no common protocol", ok=False,
                                       close_after=self.timers.close_delay)
         self.agreement = agreement
@@ -313,6 +335,7 @@ class EvccNegotiator(_Negotiator):
         configs: Mapping[AppProtocol, Any] | None = None,
         clock: Callable[[], float],
         tls: bool = False,
+        tls_version: str | None = None,
         timers: Timers = TIMERS,
         timeout_scale: float = 1.0,
         overrides: Mapping[AppProtocol, ProtocolSupport] | None = None,
@@ -321,7 +344,9 @@ class EvccNegotiator(_Negotiator):
         self.protocols = tuple(AppProtocol(p) for p in (protocols or ALL_PROTOCOLS))
         self.configs = dict(configs or {})
         self._clock = clock
-        self.tls = tls
+        self.tls = tls or tls_version is not None
+        self.tls_version = tls_version
+        """The connection's negotiated TLS version; only what it carries is offered (``facts.transport``)."""
         self.timeout_scale = timeout_scale
         self.offered: dict[int, Offer] = {}
         self._started = 0.0
@@ -359,7 +384,9 @@ class EvccNegotiator(_Negotiator):
         out: list[Offer] = []
         for proto in self.protocols:
             sup = self._support(proto)
-            if sup is None or (proto is not AppProtocol.ISO20 and wanted is not None and wanted.bpt):
+            if sup is None or not self._carried(proto):
+                continue
+            if proto is not AppProtocol.ISO20 and wanted is not None and wanted.bpt:
                 continue
             for offer in sup.evcc_offers(self.controller, self.configs.get(proto), self.tls):
                 if proto is AppProtocol.ISO20 or wanted is None or offer.family in (None, wanted.family):
@@ -377,7 +404,7 @@ class EvccNegotiator(_Negotiator):
         offers = self.offers()
         if not offers:
             wanted = ", ".join(p.value for p in self.protocols)
-            return self._abort(now, "NoProtocol", f"the vehicle offers nothing of {wanted} on this connection")
+            return self._abort(now, "NoProtocol", f"the vehicle offers nothing of {wanted} over {self._transport()}")
         entries = []
         for i, offer in enumerate(offers, start=1):
             self.offered[i] = offer

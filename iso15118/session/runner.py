@@ -253,6 +253,7 @@ class SeccServer:
             now=started,
             clock=time.time,
             tls=conn.ssl_object is not None,
+            tls_version=_tls_version(conn),
             peer_certificate=_peer_fingerprint(conn),
             timers=self.config.timers,
         )
@@ -426,6 +427,7 @@ async def run_evcc(
         configs={AppProtocol.ISO20: cfg20, **(configs or {})},
         clock=time.time,
         tls=conn.ssl_object is not None,
+        tls_version=_tls_version(conn),
         timers=cfg20.timers,
         timeout_scale=cfg20.timeout_scale,
     )

@@ -245,7 +245,7 @@ def _secc(args: argparse.Namespace) -> int:
     if getattr(args, "iface", None):  # the whole stack on an interface (iso15118.link)
         from iso15118.link.stack import secc_cli
 
-        return secc_cli(args, tls, config)
+        return secc_cli(args, tls, config, _protocols(args), configs)
 
     async def main() -> int:
         task = asyncio.create_task(
@@ -328,7 +328,7 @@ def _evcc(args: argparse.Namespace) -> int:
     if getattr(args, "iface", None):  # the whole stack on an interface (iso15118.link)
         from iso15118.link.stack import evcc_cli
 
-        return evcc_cli(args, ev, config, tls)
+        return evcc_cli(args, ev, config, tls, _protocols(args), _protocol_configs(args, "evcc"))
 
     def sink(side: str, now: float, event: Any) -> None:
         if args.verbose and type(event).__name__ in ("SendMessage", "ProtocolError", "NotificationReceived"):

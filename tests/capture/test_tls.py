@@ -285,3 +285,21 @@ def test_secrets_embedded_in_pcapng(tmp_path: Path) -> None:
         got = b"".join(encode_frame(e.payload_type, e.payload) for e in events
                        if e.kind == "v2g" and e.direction == EV_TO_EVSE)
         assert got == sent_c, p.name
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_protocol_over_the_wrong_tls_version_is_noted(tmp_path: Path, version: str) -> None:
+    """SupportedAppProtocol agreeing -20 (the corpus's SAP pair) inside TLS 1.2 is noted, by the
+    rule of iso15118.facts.transport the session follows (-20: TLS 1.3); inside TLS 1.3 it is not."""
+    pairs = [(0x8001, "sap/SupportedAppProtocolReq", "sap/SupportedAppProtocolRes"),
+             (0x8002, "common/SessionSetupReq", "common/SessionSetupRes")]
+    cf = [encode_frame(pt, (EXI / f"{req}.exi").read_bytes()).hex() for pt, req, _ in pairs]
+    sf = [encode_frame(pt, (EXI / f"{res}.exi").read_bytes()).hex() for pt, _, res in pairs]
+    result = _record(tmp_path, version=version, client_frames=cf, server_frames=sf)
+    events = list(CaptureDecoder(tmp_path / "proxy.pcap", keylog=result["keylog"]).events())
+    assert {e.protocol for e in events if e.kind == "v2g" and e.name.startswith("SessionSetup")} == {"-20"}
+    notes = [e for e in events if e.name == "protocol over this transport"]
+    if version == "1.2":
+        assert len(notes) == 1 and "ISO 15118-20 negotiated over TLS 1.2" in notes[0].detail, [e.detail for e in notes]
+    else:
+        assert notes == []

@@ -1,7 +1,7 @@
 """Shared fixture: every conformance campaign of the proofs runs once, concurrently.
 
 * own SECC: wall-connector and dc-bidi over TCP (whole SECC catalogue), wall-connector over
-  TLS (TLS cases), our EVCC as the EVCC under test (EVCC catalogue);
+  TLS (TLS cases; the -2 ones on a -2 Plug & Charge wall connector over TLS 1.2), our EVCC as the EVCC under test (EVCC catalogue);
 * fault seeding: wall-connector wrapped in four deliberate defects;
 * the Josev SECC through a subset of the catalogue (skipped with the reason if the peer
   cannot be set up).
@@ -87,9 +87,13 @@ async def _own(res: Campaigns) -> None:
     wc = await start_local_secc("wall-connector", evse_kwargs={"home_load_w": 11520.0})
     dc = await start_local_secc("dc-bidi")
     wct = await start_local_secc("wall-connector", tls=secc_context_from_pki(paths), evse_kwargs={"home_load_w": 11520.0})
+    from conformance.tester_iso2_pnc import iso2_pnc_endpoint, start_local_iso2_pnc_secc
+
+    w2 = await start_local_iso2_pnc_secc("wall-connector")  # -2 over TLS 1.2 with Plug & Charge
     try:
         secc_cases = select(role="SECC")
-        tls_cases = [c for c in secc_cases if "tls" in c.needs]
+        iso2_tls_cases = [c for c in secc_cases if "tls" in c.needs and "legacy" in c.tags]
+        tls_cases = [c for c in secc_cases if "tls" in c.needs and "legacy" not in c.tags]
         evcc = SutEndpoint.evcc(local_evcc_launcher("cybertruck-awd"), "local-evcc:cybertruck-awd")
         evcc.evcc_tls_launcher = local_evcc_tls_launcher("cybertruck-awd", pki_dir=paths.root)
         evcc.evcc_pki = paths.root
@@ -105,14 +109,15 @@ async def _own(res: Campaigns) -> None:
             run_campaign([suts[2]], tls_cases, probe=False),
             run_campaign([evcc], [c for c in select(role="EVCC") if "legacy" not in c.tags], probe=False),
             run_campaign([suts[1]], short_cases, probe=False),
+            run_campaign([iso2_pnc_endpoint(w2)], iso2_tls_cases, probe=False),
         )
         res.short_done.set()  # fault seeding starts now, overlapping the long (idle) cases
         own = camps[0]
-        own.results += camps[3].results + camps[1].results + (await long_task).results
-        own.suts += camps[3].suts + camps[1].suts
+        own.results += camps[3].results + camps[1].results + camps[4].results + (await long_task).results
+        own.suts += camps[3].suts + camps[1].suts + camps[4].suts
         res.own, res.own_evcc = own, camps[2]
     finally:
-        for loc in (wc, dc, wct):
+        for loc in (wc, dc, wct, w2):
             loc.close()
     res.seconds["own"] = time.monotonic() - t0
 
@@ -126,7 +131,10 @@ async def _own_legacy_evcc(res: Campaigns) -> None:
     from conformance.sut import SutEndpoint
 
     t0 = time.monotonic()
+    from conformance.tester_iso2_pnc import iso2_lab_pki, local_iso2_pnc_evcc_launcher
+
     ev = SutEndpoint.evcc(local_legacy_evcc_launcher(), "local-evcc:cybertruck-awd (DIN / -2)")
+    ev.evcc_tls_launcher, ev.evcc_pki = local_iso2_pnc_evcc_launcher(), iso2_lab_pki()  # -2 PnC over TLS 1.2
     ev.jobs = 4
     res.own_legacy_evcc = await run_campaign([ev], [c for c in select(role="EVCC") if "legacy" in c.tags and not unserved(c)],
                                              probe=False)

@@ -39,6 +39,7 @@ from iso15118.session.iso2 import Iso2EvccConfig, Iso2SeccConfig
 from iso15118.session.iso2.secc import Iso2SeccPnC
 from iso15118.session.pnc import ContractCredentials
 from iso15118.session.runner import run_evcc, start_secc
+from iso15118.session.tlsconf import evcc_context, secc_context
 from iso15118.sim import make_ev, make_evse
 from tests.peer import josev
 from tests.proofs import PEER_SESSIONS, PEER_TLS, record
@@ -121,12 +122,13 @@ def test_josev_evcc_against_our_secc_iso2(peer_env: dict[str, str], josev_pki: P
     asyncio.run(scenario())
 
 
-async def _josev_secc(env: dict[str, str], port: int, service: str, tls: str = "none") -> asyncio.subprocess.Process:
+async def _josev_secc(env: dict[str, str], port: int, service: str, tls: str = "none",
+                      protocols: str | None = "ISO_15118_2") -> asyncio.subprocess.Process:
+    """Josev's SECC; ``protocols=None``: its own default list (-20 of the service first, -2, DIN)."""
     cwd = tempfile.mkdtemp(prefix="josev-secc-")
     proc = await asyncio.create_subprocess_exec(
         *josev("secc"), "--port", str(port), "--services", service, "--auth", "EIM,PNC" if tls == "tls12" else "EIM",
-        "--tls", tls,
-        "--protocols", "ISO_15118_2", "--once",
+        "--tls", tls, *(("--protocols", protocols) if protocols else ()), "--once",
         cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
     assert proc.stdout is not None
@@ -196,5 +198,59 @@ def test_our_evcc_against_josev_secc_iso2(peer_env: dict[str, str], josev_pki: P
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
+
+    asyncio.run(scenario())
+
+
+def test_iso2_eim_over_tls12_both_ways(peer_env: dict[str, str], josev_pki: Path) -> None:
+    """-2 AC EIM over TLS 1.2, both directions at once, to SessionStop on both sides.  Nobody on
+    our side names a protocol: the TLS 1.2 connection alone makes it -2 (``facts.transport``).
+    Josev's SECC serves its default list (-20 AC first, -2, DIN); our EVCC offers -2 only over TLS
+    1.2, so -2 is what Josev picks (with -20 allowed over TLS 1.2 in the facts, this test does not
+    pass).  Our SECC serves everything; Josev's EVCC offers -2."""
+
+    async def scenario() -> None:
+        t0 = time.monotonic()
+        ours = await start_secc(lambda: make_evse("wall-connector"), "::1", 0, secc_context(josev_pki, iso2=True),
+                                linger=1.0, record_events=True)
+        port = _free_port()
+        proc = await _josev_secc(peer_env, port, "AC", "tls12", protocols=None)
+        try:
+            (rc, out, err), r_ev = await asyncio.gather(
+                _josev_evcc(peer_env, ours.port, "AC", "tls12"),
+                run_evcc(make_ev("cybertruck-awd"), "::1", port, evcc_context(josev_pki, iso2=True),
+                         config=EvccConfig(timeout_scale=5.0), record_events=True,
+                         configs={AppProtocol.ISO2: Iso2EvccConfig(family=Family.AC, max_loops=3, timeout_scale=10.0)}))
+            # Josev EVCC -> our SECC
+            print(f"josev-evcc -2 AC tls12: {out.strip()}")
+            assert rc == 0 and out.startswith("PASS"), out + err
+            assert "protocol=ISO_15118_2" in out and "tls=TLSv1.2" in out and "auth=EIM_V2" in out, out
+            assert "final=SessionStopRes" in out, out
+            (r,) = await ours.wait_sessions(1, 20)
+            print(f"our SECC: ok={r.ok} {r.reason!r} protocol={r.protocol} tls={r.tls_version} auth={r.authorization}")
+            assert r.ok and r.reason == "SessionStop Terminate", r.reason
+            assert r.protocol is AppProtocol.ISO2 and r.tls_version == "TLSv1.2" and r.authorization == "EIM"
+            names = [e.name for _, e in r.events if isinstance(e, MessageReceived)]
+            assert "PaymentDetailsReq" not in names and names[-1] == "SessionStopReq" and r.rx == r.tx
+            # our EVCC -> Josev SECC
+            print(f"our EVCC: ok={r_ev.ok} {r_ev.reason!r} protocol={r_ev.protocol} tls={r_ev.tls_version}")
+            assert r_ev.ok and r_ev.reason == "SessionStop Terminate", r_ev.reason
+            assert r_ev.protocol is AppProtocol.ISO2 and r_ev.tls_version == "TLSv1.2" and r_ev.authorization == "EIM"
+            assert proc.stdout is not None
+            line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
+            print(f"josev-secc: {line}")
+            assert line.startswith("SESSION") and " PASS " in line and "protocol=ISO_15118_2" in line, line
+            assert "tls=TLSv1.2" in line and "auth=EIM_V2" in line and "last_rx=SessionStopReq" in line, line
+            rx = re.search(r" rx=(\d+)", line)
+            assert rx and int(rx.group(1)) == r_ev.tx
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+            record(PEER_SESSIONS, 2)
+            record(PEER_TLS, 2)
+            print(f"two sessions in {time.monotonic() - t0:.1f}s")
+        finally:
+            await ours.aclose()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
     asyncio.run(scenario())

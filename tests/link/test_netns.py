@@ -36,6 +36,27 @@ def _finish(p: subprocess.Popen[str], timeout: float) -> str:
     return out or ""
 
 
+def _plug_in(secc_args: list[str], ev_args: list[str]) -> tuple[subprocess.CompletedProcess[str], str]:
+    """``secc --iface --slac --no-tls`` and ``evcc --iface --slac --discover --no-tls`` on one cable,
+    with the given extra arguments: (the EV's run, the SECC's output)."""
+    with cable() as c:
+        secc = subprocess.Popen(
+            c.python(c.evse_ns, "-m", "iso15118", "secc", "--iface", c.evse_if, "--slac", "--no-tls", *secc_args,
+                     "--plug-timeout", "20"),
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        secc_out = ""
+        try:
+            ev = subprocess.run(
+                c.python(c.ev_ns, "-m", "iso15118", "evcc", "--iface", c.ev_if, "--slac", "--discover", "--no-tls", *ev_args,
+                         "--plug-timeout", "20"),
+                cwd=ROOT, capture_output=True, text=True, timeout=60)
+            secc_out = _finish(secc, 30 if ev.returncode == 0 else 1)
+        finally:
+            if secc.returncode is None:
+                secc_out = _finish(secc, 0.5)
+    return ev, secc_out
+
+
 def _matched_in(text: str) -> float:
     m = re.search(r"SLAC MATCHED .* in ([0-9.]+) s", text)
     assert m, text
@@ -204,21 +225,7 @@ def test_late_ev_gets_the_e_f_retry() -> None:
     the SECC runs with its waiting windows scaled by 0.1 (TT_EVSE_SLAC_init 4 s, T_step_EF
     0.4 s -- the only timers scaling may touch).  It gives up, drives state F, returns to 5 %,
     and the EV, which saw F and then 5 % again, matches in the second window."""
-    with cable() as c:
-        secc = subprocess.Popen(
-            c.python(c.evse_ns, "-m", "iso15118", "secc", "--iface", c.evse_if, "--slac", "--no-tls",
-                     "--timer-scale", "0.1", "--plug-timeout", "20"),
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        secc_out = ""
-        try:
-            ev = subprocess.run(
-                c.python(c.ev_ns, "-m", "iso15118", "evcc", "--iface", c.ev_if, "--slac", "--discover", "--no-tls",
-                         "--service", "AC_BPT", "--loops", "2", "--plug-timeout", "20", "--slac-delay", "6"),
-                cwd=ROOT, capture_output=True, text=True, timeout=60)
-            secc_out = _finish(secc, 30 if ev.returncode == 0 else 1)
-        finally:
-            if secc.returncode is None:
-                secc_out = _finish(secc, 0.5)
+    ev, secc_out = _plug_in(["--timer-scale", "0.1"], ["--service", "AC_BPT", "--loops", "2", "--slac-delay", "6"])
     print(f"\n--- EVCC\n{ev.stdout}{ev.stderr}--- SECC\n{secc_out}")
     assert ev.returncode == 0 and "SESSION 1 PASS" in secc_out, ev.stdout + ev.stderr + secc_out
     steps = [m.group(1) for line in secc_out.splitlines()
@@ -230,3 +237,15 @@ def test_late_ev_gets_the_e_f_retry() -> None:
     t_back = [float(x) for x in re.findall(r"([0-9.]+) PILOT duty 5.0 %", secc_out)]
     assert 0.35 <= t_back[1] - t["PILOT state F"] <= 2.0  # T_step_EF x 0.1 = 0.4 s (plus sampling)
     assert "PILOT left 5 %: SLAC stopped" in ev.stdout and ev.stdout.count("PILOT 5 % seen: SLAC") == 2
+
+
+def test_protocol_choice_on_the_interface() -> None:
+    """``--protocol`` is honoured on the ``--iface`` path, by both roles, in one plug-in: the
+    SECC serves -20 and DIN, the EV offers -2 then DIN.  Right: DIN.  An EV that ignored its
+    ``--protocol`` would offer -20 first (-> -20); an SECC that ignored its own would take -2."""
+    ev, secc_out = _plug_in(["--profile", "dc-bidi", "--protocol", "iso20,din"],
+                            ["--profile", "cybertruck-awd", "--protocol", "iso2,din", "--loops", "2"])
+    print(f"\n--- EVCC\n{ev.stdout}{ev.stderr}--- SECC\n{secc_out}")
+    assert ev.returncode == 0, ev.stdout + ev.stderr + secc_out
+    assert re.search(r"SESSION PASS protocol=din .*reason=\"SessionStop\"", ev.stdout), ev.stdout
+    assert re.search(r"SESSION 1 PASS protocol=din ", secc_out), secc_out

@@ -28,17 +28,17 @@ def _has_dc(services: Any) -> bool:
 
 
 def _secc_offers(controller: Any, tls: bool) -> list[Offer]:
-    # DIN runs over plain TCP only ([V2G-DC-618]); DC chargers only
-    if tls or not _has_dc(o.service for o in controller.energy_services()):
+    # DC chargers only (DIN runs over plain TCP only: the negotiation asks facts.transport)
+    if not _has_dc(o.service for o in controller.energy_services()):
         return []
     return [DIN_OFFER]
 
 
 def _evcc_offers(controller: Any, config: Any, tls: bool) -> list[Offer]:
-    # a DC vehicle offers DIN for charging; never over TLS; never for bidirectional power
-    # (V2H stays -20: an EV asked for a BPT service offers -20 only)
+    # a DC vehicle offers DIN for charging; never for bidirectional power (V2H stays -20: an EV
+    # asked for a BPT service offers -20 only); never over TLS (facts.transport, in the negotiation)
     wanted = getattr(config, "service", None)
-    if tls or (wanted is not None and getattr(wanted, "bpt", False)):
+    if wanted is not None and getattr(wanted, "bpt", False):
         return []
     return [DIN_OFFER] if _has_dc(controller.preferred_services()) else []
 
