@@ -181,7 +181,7 @@ def section_typed(args: argparse.Namespace) -> dict:
 
     rows = []
     print(f"{'typed message':34} {'encode us':>10} {'decode us':>10} {'ref dec us':>10} {'tree dec us':>11}")
-    for m in bench_messages():
+    for m in bench_messages(args.set):
         data = bytes.fromhex(m["exi_hex"])
         msg = messages.decode(data, m["schema"])
         assert msg == messages.decode_generic(data, m["schema"])

@@ -753,11 +753,12 @@ class _TypedGen(_Gen):
         i = self.t_index(g, klass)
         cls, members = self.classes(g)
         out = [f"def _t{i}(V: int, E: int, pos: int) -> tuple[Any, int]:", f"    # {g.name} -> {klass.__name__}"]
-        if any(s.kind == "content" for s in klass.FIELDS):  # type: ignore[attr-defined]
-            out.append("    raise Fallback")
-            return out
         for spec in klass.FIELDS:  # type: ignore[attr-defined]
-            out.append(f"    f_{spec.attr} = {'[]' if spec.max_occurs != 1 else 'None'}")
+            # open (mixed / wildcard) content is read here only when there is none (an empty
+            # ds:CanonicalizationMethod, ds:SignatureMethod, ...): any wildcard or text event
+            # raises Fallback, and the generic path reads the element
+            many = spec.kind == "content" or spec.max_occurs != 1
+            out.append(f"    f_{spec.attr} = {'[]' if many else 'None'}")
         start = g.start.index  # type: ignore[union-attr]
         out.append(f"    s = {start}")
         order = self.straight(g, members)

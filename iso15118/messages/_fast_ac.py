@@ -83,62 +83,66 @@ _L13 = 'Q'
 _L14 = 'J'
 _L15 = 'Seed'
 _L16 = 'PgenCounter'
-_L17 = 'Modulus'
-_L18 = 'Exponent'
-_L19 = 'DigestValue'
-_L20 = 'Value'
-_L21 = 'SessionID'
-_L22 = 'TimeStamp'
-_L23 = 'PresentSOC'
-_L24 = 'MaximumSOC'
-_L25 = 'RemainingTimeToMinimumSOC'
-_L26 = 'RemainingTimeToTargetSOC'
-_L27 = 'RemainingTimeToMaximumSOC'
-_L28 = 'ChargingComplete'
-_L29 = 'InletHot'
-_L30 = 'NotificationMaxDelay'
-_L31 = 'EVSENotification'
-_V32 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_EM33 = tuple(map(_C43, _V32))
-_L34 = 'MeterID'
-_L35 = 'ChargedEnergyReadingWh'
-_L36 = 'BPT_DischargedEnergyReadingWh'
-_L37 = 'CapacitiveEnergyReadingVARh'
-_L38 = 'BPT_InductiveEnergyReadingVARh'
-_L39 = 'MeterSignature'
-_L40 = 'MeterStatus'
-_L41 = 'MeterTimestamp'
-_K42 = (0, 1, 2, 2, 3, 4, 5, 2, 2, 2, 2, 2, 2, 2, 2, 6)
-_L43 = 'TimeAnchor'
-_N44 = {2: (7, -1), 3: (2, -1), 7: (8, -1), 8: (9, -1), 9: (10, -1), 10: (11, -1), 11: (12, -1), 12: (13, -1), 13: (14, -1), 14: (15, -1)}
-_L45 = 'TaxRuleID'
-_X46 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_T47 = {1: (6, 4, 7), 8: (0, 2, 7), 9: (1, 3, 7), 10: (2, 3, 7), 11: (3, 3, 7), 12: (4, 3, 7), 13: (5, 4, 7)}
-_T48 = {1: (7, 4, 6), 7: (0, 2, 6), 8: (1, 2, 6), 9: (2, 3, 6), 10: (3, 3, 6), 11: (4, 3, 6), 12: (5, 3, 6), 13: (6, 4, 6)}
-_T49 = {1: (8, 4), 6: (0, 1), 7: (1, 2), 8: (2, 2), 9: (3, 3), 10: (4, 3), 11: (5, 3), 12: (6, 3), 13: (7, 4)}
-_T50 = {0: (6, 4, 4), 5: (0, 3, 4), 6: (1, 3, 4), 7: (2, 3, 4), 8: (3, 3, 4), 9: (4, 4, 4), 10: (5, 4, 4)}
-_T51 = {0: (7, 4, 3), 4: (0, 2, 3), 5: (1, 3, 3), 6: (2, 3, 3), 7: (3, 3, 3), 8: (4, 3, 3), 9: (5, 4, 3), 10: (6, 4, 3)}
-_T52 = {0: (8, 4, 2), 3: (0, 2, 2), 4: (1, 2, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 3, 2), 9: (6, 4, 2), 10: (7, 4, 2)}
-_T53 = {0: (9, 4, 1), 2: (0, 1, 1), 3: (1, 2, 1), 4: (2, 2, 1), 5: (3, 3, 1), 6: (4, 3, 1), 7: (5, 3, 1), 8: (6, 3, 1), 9: (7, 4, 1), 10: (8, 4, 1)}
-_T54 = {1: (6, 4, 15), 16: (0, 3, 15), 17: (1, 3, 15), 18: (2, 4, 15), 19: (3, 4, 15), 20: (4, 4, 15), 21: (5, 4, 15)}
-_T55 = {1: (7, 4, 14), 15: (0, 3, 14), 16: (1, 3, 14), 17: (2, 3, 14), 18: (3, 4, 14), 19: (4, 4, 14), 20: (5, 4, 14), 21: (6, 4, 14)}
-_T56 = {1: (8, 4, 13), 14: (0, 3, 13), 15: (1, 3, 13), 16: (2, 3, 13), 17: (3, 3, 13), 18: (4, 4, 13), 19: (5, 4, 13), 20: (6, 4, 13), 21: (7, 4, 13)}
-_T57 = {1: (9, 4, 12), 13: (0, 2, 12), 14: (1, 3, 12), 15: (2, 3, 12), 16: (3, 3, 12), 17: (4, 3, 12), 18: (5, 4, 12), 19: (6, 4, 12), 20: (7, 4, 12), 21: (8, 4, 12)}
-_T58 = {1: (10, 4, 11), 12: (0, 2, 11), 13: (1, 2, 11), 14: (2, 3, 11), 15: (3, 3, 11), 16: (4, 3, 11), 17: (5, 3, 11), 18: (6, 4, 11), 19: (7, 4, 11), 20: (8, 4, 11), 21: (9, 4, 11)}
-_T59 = {1: (11, 4), 11: (0, 1), 12: (1, 2), 13: (2, 2), 14: (3, 3), 15: (4, 3), 16: (5, 3), 17: (6, 3), 18: (7, 4), 19: (8, 4), 20: (9, 4), 21: (10, 4)}
-_T60 = {0: (6, 4, 3), 4: (0, 3, 3), 5: (1, 3, 3), 6: (2, 3, 3), 7: (3, 3, 3), 8: (4, 4, 3), 9: (5, 4, 3)}
-_T61 = {0: (7, 4, 2), 3: (0, 2, 2), 4: (1, 3, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 4, 2), 9: (6, 4, 2)}
-_T62 = {0: (8, 4, 1), 2: (0, 2, 1), 3: (1, 2, 1), 4: (2, 3, 1), 5: (3, 3, 1), 6: (4, 3, 1), 7: (5, 3, 1), 8: (6, 4, 1), 9: (7, 4, 1)}
-_T63 = {0: (9, 4), 1: (0, 1), 2: (1, 2), 3: (2, 2), 4: (3, 3), 5: (4, 3), 6: (5, 3), 7: (6, 3), 8: (7, 4), 9: (8, 4)}
-_T64 = {0: (12, 5, 4), 5: (0, 4, 4), 6: (2, 4, 4), 7: (4, 4, 4), 8: (6, 5, 4), 9: (8, 5, 4), 10: (10, 5, 4)}
-_T65 = {0: (56, 7, 3), 4: (0, 6, 3), 5: (8, 6, 3), 6: (16, 6, 3), 7: (24, 6, 3), 8: (32, 7, 3), 9: (40, 7, 3), 10: (48, 7, 3)}
-_T66 = {0: (8, 4, 2), 3: (0, 2, 2), 4: (1, 3, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 4, 2), 9: (6, 4, 2), 10: (7, 4, 2)}
-_T67 = {0: (72, 7, 1), 2: (0, 5, 1), 3: (8, 5, 1), 4: (16, 6, 1), 5: (24, 6, 1), 6: (32, 6, 1), 7: (40, 6, 1), 8: (48, 7, 1), 9: (56, 7, 1), 10: (64, 7, 1)}
-_T68 = {0: (10, 4), 1: (0, 1), 2: (1, 2), 3: (2, 2), 4: (3, 3), 5: (4, 3), 6: (5, 3), 7: (6, 3), 8: (7, 4), 9: (8, 4), 10: (9, 4)}
-_X69 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_T70 = {2: (6, 3), 3: (0, 1), 4: (1, 2), 5: (2, 2), 6: (3, 3), 7: (4, 3), 8: (5, 3)}
-_T71 = {1: (4, 3, 2), 2: (0, 2, 7), 3: (0, 2, 2), 4: (1, 2, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (0, 2, 8), 8: (0, 2, 9), 9: (0, 2, 10), 10: (0, 2, 11), 11: (0, 2, 12), 12: (0, 2, 13), 13: (0, 2, 14), 14: (0, 2, 15)}
-_T72 = {1: (5, 3), 2: (1, 2), 3: (1, 2), 4: (2, 2), 5: (3, 3), 6: (4, 3), 7: (1, 2), 8: (1, 2), 9: (1, 2), 10: (1, 2), 11: (1, 2), 12: (1, 2), 13: (1, 2), 14: (1, 2), 15: (0, 1)}
+_K17 = (0, 1, 2, 2)
+_N18 = {2: (2, -1), 3: (3, -1)}
+_L19 = 'Modulus'
+_L20 = 'Exponent'
+_L21 = 'DigestValue'
+_K22 = (0, 1, 1, 2)
+_N23 = {1: (2, 3, -1), 2: (2, 3, -1)}
+_L24 = 'Value'
+_L25 = 'SessionID'
+_L26 = 'TimeStamp'
+_L27 = 'PresentSOC'
+_L28 = 'MaximumSOC'
+_L29 = 'RemainingTimeToMinimumSOC'
+_L30 = 'RemainingTimeToTargetSOC'
+_L31 = 'RemainingTimeToMaximumSOC'
+_L32 = 'ChargingComplete'
+_L33 = 'InletHot'
+_L34 = 'NotificationMaxDelay'
+_L35 = 'EVSENotification'
+_V36 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_EM37 = tuple(map(_C43, _V36))
+_L38 = 'MeterID'
+_L39 = 'ChargedEnergyReadingWh'
+_L40 = 'BPT_DischargedEnergyReadingWh'
+_L41 = 'CapacitiveEnergyReadingVARh'
+_L42 = 'BPT_InductiveEnergyReadingVARh'
+_L43 = 'MeterSignature'
+_L44 = 'MeterStatus'
+_L45 = 'MeterTimestamp'
+_K46 = (0, 1, 2, 2, 3, 4, 5, 2, 2, 2, 2, 2, 2, 2, 2, 6)
+_L47 = 'TimeAnchor'
+_N48 = {2: (7, -1), 3: (2, -1), 7: (8, -1), 8: (9, -1), 9: (10, -1), 10: (11, -1), 11: (12, -1), 12: (13, -1), 13: (14, -1), 14: (15, -1)}
+_L49 = 'TaxRuleID'
+_X50 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_T51 = {1: (6, 4, 7), 8: (0, 2, 7), 9: (1, 3, 7), 10: (2, 3, 7), 11: (3, 3, 7), 12: (4, 3, 7), 13: (5, 4, 7)}
+_T52 = {1: (7, 4, 6), 7: (0, 2, 6), 8: (1, 2, 6), 9: (2, 3, 6), 10: (3, 3, 6), 11: (4, 3, 6), 12: (5, 3, 6), 13: (6, 4, 6)}
+_T53 = {1: (8, 4), 6: (0, 1), 7: (1, 2), 8: (2, 2), 9: (3, 3), 10: (4, 3), 11: (5, 3), 12: (6, 3), 13: (7, 4)}
+_T54 = {0: (6, 4, 4), 5: (0, 3, 4), 6: (1, 3, 4), 7: (2, 3, 4), 8: (3, 3, 4), 9: (4, 4, 4), 10: (5, 4, 4)}
+_T55 = {0: (7, 4, 3), 4: (0, 2, 3), 5: (1, 3, 3), 6: (2, 3, 3), 7: (3, 3, 3), 8: (4, 3, 3), 9: (5, 4, 3), 10: (6, 4, 3)}
+_T56 = {0: (8, 4, 2), 3: (0, 2, 2), 4: (1, 2, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 3, 2), 9: (6, 4, 2), 10: (7, 4, 2)}
+_T57 = {0: (9, 4, 1), 2: (0, 1, 1), 3: (1, 2, 1), 4: (2, 2, 1), 5: (3, 3, 1), 6: (4, 3, 1), 7: (5, 3, 1), 8: (6, 3, 1), 9: (7, 4, 1), 10: (8, 4, 1)}
+_T58 = {1: (6, 4, 15), 16: (0, 3, 15), 17: (1, 3, 15), 18: (2, 4, 15), 19: (3, 4, 15), 20: (4, 4, 15), 21: (5, 4, 15)}
+_T59 = {1: (7, 4, 14), 15: (0, 3, 14), 16: (1, 3, 14), 17: (2, 3, 14), 18: (3, 4, 14), 19: (4, 4, 14), 20: (5, 4, 14), 21: (6, 4, 14)}
+_T60 = {1: (8, 4, 13), 14: (0, 3, 13), 15: (1, 3, 13), 16: (2, 3, 13), 17: (3, 3, 13), 18: (4, 4, 13), 19: (5, 4, 13), 20: (6, 4, 13), 21: (7, 4, 13)}
+_T61 = {1: (9, 4, 12), 13: (0, 2, 12), 14: (1, 3, 12), 15: (2, 3, 12), 16: (3, 3, 12), 17: (4, 3, 12), 18: (5, 4, 12), 19: (6, 4, 12), 20: (7, 4, 12), 21: (8, 4, 12)}
+_T62 = {1: (10, 4, 11), 12: (0, 2, 11), 13: (1, 2, 11), 14: (2, 3, 11), 15: (3, 3, 11), 16: (4, 3, 11), 17: (5, 3, 11), 18: (6, 4, 11), 19: (7, 4, 11), 20: (8, 4, 11), 21: (9, 4, 11)}
+_T63 = {1: (11, 4), 11: (0, 1), 12: (1, 2), 13: (2, 2), 14: (3, 3), 15: (4, 3), 16: (5, 3), 17: (6, 3), 18: (7, 4), 19: (8, 4), 20: (9, 4), 21: (10, 4)}
+_T64 = {0: (6, 4, 3), 4: (0, 3, 3), 5: (1, 3, 3), 6: (2, 3, 3), 7: (3, 3, 3), 8: (4, 4, 3), 9: (5, 4, 3)}
+_T65 = {0: (7, 4, 2), 3: (0, 2, 2), 4: (1, 3, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 4, 2), 9: (6, 4, 2)}
+_T66 = {0: (8, 4, 1), 2: (0, 2, 1), 3: (1, 2, 1), 4: (2, 3, 1), 5: (3, 3, 1), 6: (4, 3, 1), 7: (5, 3, 1), 8: (6, 4, 1), 9: (7, 4, 1)}
+_T67 = {0: (9, 4), 1: (0, 1), 2: (1, 2), 3: (2, 2), 4: (3, 3), 5: (4, 3), 6: (5, 3), 7: (6, 3), 8: (7, 4), 9: (8, 4)}
+_T68 = {0: (12, 5, 4), 5: (0, 4, 4), 6: (2, 4, 4), 7: (4, 4, 4), 8: (6, 5, 4), 9: (8, 5, 4), 10: (10, 5, 4)}
+_T69 = {0: (56, 7, 3), 4: (0, 6, 3), 5: (8, 6, 3), 6: (16, 6, 3), 7: (24, 6, 3), 8: (32, 7, 3), 9: (40, 7, 3), 10: (48, 7, 3)}
+_T70 = {0: (8, 4, 2), 3: (0, 2, 2), 4: (1, 3, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 4, 2), 9: (6, 4, 2), 10: (7, 4, 2)}
+_T71 = {0: (72, 7, 1), 2: (0, 5, 1), 3: (8, 5, 1), 4: (16, 6, 1), 5: (24, 6, 1), 6: (32, 6, 1), 7: (40, 6, 1), 8: (48, 7, 1), 9: (56, 7, 1), 10: (64, 7, 1)}
+_T72 = {0: (10, 4), 1: (0, 1), 2: (1, 2), 3: (2, 2), 4: (3, 3), 5: (4, 3), 6: (5, 3), 7: (6, 3), 8: (7, 4), 9: (8, 4), 10: (9, 4)}
+_X73 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_T74 = {2: (6, 3), 3: (0, 1), 4: (1, 2), 5: (2, 2), 6: (3, 3), 7: (4, 3), 8: (5, 3)}
+_T75 = {1: (4, 3, 2), 2: (0, 2, 7), 3: (0, 2, 2), 4: (1, 2, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (0, 2, 8), 8: (0, 2, 9), 9: (0, 2, 10), 10: (0, 2, 11), 11: (0, 2, 12), 12: (0, 2, 13), 13: (0, 2, 14), 14: (0, 2, 15)}
+_T76 = {1: (5, 3), 2: (1, 2), 3: (1, 2), 4: (2, 2), 5: (3, 3), 6: (4, 3), 7: (1, 2), 8: (1, 2), 9: (1, 2), 10: (1, 2), 11: (1, 2), 12: (1, 2), 13: (1, 2), 14: (1, 2), 15: (0, 1)}
 
 
 def decode(data: bytes) -> Any:
@@ -3776,6 +3780,31 @@ def _t13(V: int, r: int) -> tuple[Any, int]:
 
 def _t14(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C14)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -3960,6 +3989,31 @@ def _t15(V: int, r: int) -> tuple[Any, int]:
 
 def _t16(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C16)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -4750,11 +4804,120 @@ def _t18(V: int, r: int) -> tuple[Any, int]:
 
 def _t19(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
+    f_content = []
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            self = _new(_C19)
+            self.content = f_content
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t20(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
+    f_content = []
+    s = 0
+    while s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            self = _new(_C20)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -4802,12 +4965,149 @@ def _t21(V: int, r: int) -> tuple[Any, int]:
 
 def _t22(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
+    f_content = []
+    f_id = None
+    f_mime_type = None
+    f_encoding = None
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_encoding = v
+            s = 3
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 2:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            self = _new(_C22)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            self = _new(_C22)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C22)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C22)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t23(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K17[s]
+        if k == 0:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            else:
+                raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C23)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C23)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t24(V: int, r: int) -> tuple[Any, int]:
@@ -5046,7 +5346,40 @@ def _t26(V: int, r: int) -> tuple[Any, int]:
 
 def _t27(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K22[s]
+        if k == 0:
+            raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C27)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C27)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t28(V: int, r: int) -> tuple[Any, int]:
@@ -5992,6 +6325,48 @@ def _t30(V: int, r: int) -> tuple[Any, int]:
 
 def _t31(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C31)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C31)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -6039,6 +6414,55 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
 
 def _t33(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
+    f_content = []
+    f_target = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_target = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_target = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C33)
+            self.content = f_content
+            self.target = f_target
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -6141,6 +6565,33 @@ def _t35(V: int, r: int) -> tuple[Any, int]:
 
 def _t36(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C36)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -6173,6 +6624,47 @@ def _t37(V: int, r: int) -> tuple[Any, int]:
 
 def _t38(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
+    f_content = []
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            self = _new(_C38)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -7037,7 +7529,7 @@ def _t42(V: int, r: int) -> tuple[Any, int]:
         if x & 0x31:
             raise Fallback
         x &= 0x1f
-        v = _EM33[x >> 1]
+        v = _EM37[x >> 1]
         f_evse_notification = v
         s = 2
     if s == 2:
@@ -7492,7 +7984,7 @@ def _t44(V: int, r: int) -> tuple[Any, int]:
     f_tax_costs = []
     s = 0
     while True:
-        k = _K42[s]
+        k = _K46[s]
         if k == 0:
             r -= 2
             if (V >> r) & 0x3:
@@ -7547,7 +8039,7 @@ def _t44(V: int, r: int) -> tuple[Any, int]:
             if x == 0:
                 v, r = _t46(V, r)
                 f_tax_costs.append(v)
-                s = _N44[s][0]
+                s = _N48[s][0]
             elif x == 1:
                 self = _new(_C46)
                 self.time_anchor = f_time_anchor
@@ -8098,7 +8590,7 @@ def _u3(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C39:
             raise Fallback
-        x = _X46[v._value_]
+        x = _X50[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -8327,7 +8819,7 @@ def _u5(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C39:
             raise Fallback
-        x = _X46[v._value_]
+        x = _X50[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -9351,19 +9843,19 @@ def _u9(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power_l2
     if v is not None:
-        t = _T47[s]
+        t = _T51[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power_l3
     if v is not None:
-        t = _T48[s]
+        t = _T52[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
-    t = _T49[s]
+    t = _T53[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -9488,28 +9980,28 @@ def _u10(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_charge_power
     if v is not None:
-        t = _T50[s]
+        t = _T54[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_charge_power_l2
     if v is not None:
-        t = _T51[s]
+        t = _T55[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_charge_power_l3
     if v is not None:
-        t = _T52[s]
+        t = _T56[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_present_active_power
     if v is not None:
-        t = _T53[s]
+        t = _T57[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
@@ -9630,40 +10122,40 @@ def _u10(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u39(v, acc, n)
     v = o.ev_maximum_discharge_power_l2
     if v is not None:
-        t = _T54[s]
+        t = _T58[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_maximum_discharge_power_l3
     if v is not None:
-        t = _T55[s]
+        t = _T59[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_discharge_power
     if v is not None:
-        t = _T56[s]
+        t = _T60[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_discharge_power_l2
     if v is not None:
-        t = _T57[s]
+        t = _T61[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_discharge_power_l3
     if v is not None:
-        t = _T58[s]
+        t = _T62[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
-    t = _T59[s]
+    t = _T63[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -9788,26 +10280,26 @@ def _u11(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power
     if v is not None:
-        t = _T60[s]
+        t = _T64[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power_l2
     if v is not None:
-        t = _T61[s]
+        t = _T65[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power_l3
     if v is not None:
-        t = _T62[s]
+        t = _T66[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
-    t = _T63[s]
+    t = _T67[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -10396,19 +10888,19 @@ def _u18(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power_l2
     if v is not None:
-        t = _T47[s]
+        t = _T51[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power_l3
     if v is not None:
-        t = _T48[s]
+        t = _T52[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
-    t = _T49[s]
+    t = _T53[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -10807,28 +11299,28 @@ def _u28(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_charge_power
     if v is not None:
-        t = _T50[s]
+        t = _T54[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_charge_power_l2
     if v is not None:
-        t = _T51[s]
+        t = _T55[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_minimum_charge_power_l3
     if v is not None:
-        t = _T52[s]
+        t = _T56[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.ev_present_active_power
     if v is not None:
-        t = _T53[s]
+        t = _T57[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
@@ -11054,26 +11546,26 @@ def _u29(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power
     if v is not None:
-        t = _T60[s]
+        t = _T64[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power_l2
     if v is not None:
-        t = _T61[s]
+        t = _T65[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
     v = o.evse_present_active_power_l3
     if v is not None:
-        t = _T62[s]
+        t = _T66[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u39(v, acc, n)
-    t = _T63[s]
+    t = _T67[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -11527,7 +12019,7 @@ def _u41(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not int or v < 0 or v > 4294967295:
             raise Fallback
-        t = _T64[s]
+        t = _T68[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
@@ -11542,13 +12034,13 @@ def _u41(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not bool:
             raise Fallback
-        t = _T65[s]
+        t = _T69[s]
         acc = (acc << t[1]) | t[0] | (v << 1)
         n += t[1]
         s = t[2]
     v = o.battery_energy_capacity
     if v is not None:
-        t = _T66[s]
+        t = _T70[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
@@ -11557,11 +12049,11 @@ def _u41(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not bool:
             raise Fallback
-        t = _T67[s]
+        t = _T71[s]
         acc = (acc << t[1]) | t[0] | (v << 1)
         n += t[1]
         s = t[2]
-    t = _T68[s]
+    t = _T72[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -11591,7 +12083,7 @@ def _u42(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C43:
             raise Fallback
-        x = _X69[v._value_]
+        x = _X73[v._value_]
         if s == 1:
             acc = (acc << 6) | 0 | (x << 1)
             n += 6
@@ -11800,7 +12292,7 @@ def _u43(o: Any, acc: int, n: int) -> tuple[int, int]:
             acc, n = wuint(acc, n, v)
         acc <<= 1
         n += 1
-    t = _T70[s]
+    t = _T74[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -11890,12 +12382,12 @@ def _u44(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v.__class__ is not list:
         raise Fallback
     for v in v:
-        t = _T71[s]
+        t = _T75[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u46(v, acc, n)
-    t = _T72[s]
+    t = _T76[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 

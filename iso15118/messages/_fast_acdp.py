@@ -98,31 +98,35 @@ _L36 = 'Q'
 _L37 = 'J'
 _L38 = 'Seed'
 _L39 = 'PgenCounter'
-_L40 = 'Modulus'
-_L41 = 'Exponent'
-_L42 = 'DigestValue'
-_L43 = 'SessionID'
-_L44 = 'TimeStamp'
-_L45 = 'EVReadyToCharge'
-_L46 = 'EVImmobilizationRequest'
-_L47 = 'EVImmobilized'
-_L48 = 'EVCPStatus'
-_V49 = ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')
-_EM50 = tuple(map(_C37, _V49))
-_L51 = 'EVSOC'
-_L52 = 'EVErrorCode'
-_V53 = ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')
-_EM54 = tuple(map(_C38, _V53))
-_L55 = 'EVTimeout'
-_L56 = 'Value'
-_X57 = {'State_A': 0, 'State_B': 1, 'State_C': 2, 'State_D': 3}
-_X58 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_X59 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_X60 = {'Home': 0, 'Moving': 1, 'EndPosition': 2}
-_X61 = {'Invalid': 0, 'Safe': 1, 'Warning': 2, 'Fault': 3}
-_X62 = {'StateA': 0, 'StateB': 1, 'StateC': 2, 'StateD': 3, 'StateE': 4}
-_X63 = {'OK_NoEVError': 0, 'FAILED': 1, 'FAILED_EmergencyEvent': 2, 'FAILED_Breaker': 3, 'FAILED_RESSTemperatureInhibit': 4, 'FAILED_RESS': 5, 'FAILED_ChargingCurrentDifferential': 6, 'FAILED_ChargingVoltageOutOfRange': 7, 'FAILED_Reserved1': 8, 'FAILED_Reserved2': 9}
-_T64 = {2: (6, 3), 3: (0, 1), 4: (1, 2), 5: (2, 2), 6: (3, 3), 7: (4, 3), 8: (5, 3)}
+_K40 = (0, 1, 2, 2)
+_N41 = {2: (2, -1), 3: (3, -1)}
+_L42 = 'Modulus'
+_L43 = 'Exponent'
+_L44 = 'DigestValue'
+_K45 = (0, 1, 1, 2)
+_N46 = {1: (2, 3, -1), 2: (2, 3, -1)}
+_L47 = 'SessionID'
+_L48 = 'TimeStamp'
+_L49 = 'EVReadyToCharge'
+_L50 = 'EVImmobilizationRequest'
+_L51 = 'EVImmobilized'
+_L52 = 'EVCPStatus'
+_V53 = ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')
+_EM54 = tuple(map(_C37, _V53))
+_L55 = 'EVSOC'
+_L56 = 'EVErrorCode'
+_V57 = ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')
+_EM58 = tuple(map(_C38, _V57))
+_L59 = 'EVTimeout'
+_L60 = 'Value'
+_X61 = {'State_A': 0, 'State_B': 1, 'State_C': 2, 'State_D': 3}
+_X62 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_X63 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_X64 = {'Home': 0, 'Moving': 1, 'EndPosition': 2}
+_X65 = {'Invalid': 0, 'Safe': 1, 'Warning': 2, 'Fault': 3}
+_X66 = {'StateA': 0, 'StateB': 1, 'StateC': 2, 'StateD': 3, 'StateE': 4}
+_X67 = {'OK_NoEVError': 0, 'FAILED': 1, 'FAILED_EmergencyEvent': 2, 'FAILED_Breaker': 3, 'FAILED_RESSTemperatureInhibit': 4, 'FAILED_RESS': 5, 'FAILED_ChargingCurrentDifferential': 6, 'FAILED_ChargingVoltageOutOfRange': 7, 'FAILED_Reserved1': 8, 'FAILED_Reserved2': 9}
+_T68 = {2: (6, 3), 3: (0, 1), 4: (1, 2), 5: (2, 2), 6: (3, 3), 7: (4, 3), 8: (5, 3)}
 
 
 def decode(data: bytes) -> Any:
@@ -720,6 +724,31 @@ def _t9(V: int, r: int) -> tuple[Any, int]:
 
 def _t10(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C10)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -904,16 +933,150 @@ def _t11(V: int, r: int) -> tuple[Any, int]:
 
 def _t12(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C12)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t13(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
+    f_content = []
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            self = _new(_C13)
+            self.content = f_content
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t14(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
+    f_content = []
+    s = 0
+    while s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            self = _new(_C14)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -961,12 +1124,149 @@ def _t15(V: int, r: int) -> tuple[Any, int]:
 
 def _t16(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
+    f_content = []
+    f_id = None
+    f_mime_type = None
+    f_encoding = None
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_encoding = v
+            s = 3
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 2:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            self = _new(_C16)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            self = _new(_C16)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C16)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C16)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t17(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K40[s]
+        if k == 0:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            else:
+                raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C17)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C17)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t18(V: int, r: int) -> tuple[Any, int]:
@@ -1205,7 +1505,40 @@ def _t20(V: int, r: int) -> tuple[Any, int]:
 
 def _t21(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K45[s]
+        if k == 0:
+            raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C21)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C21)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t22(V: int, r: int) -> tuple[Any, int]:
@@ -1287,6 +1620,48 @@ def _t22(V: int, r: int) -> tuple[Any, int]:
 
 def _t23(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C23)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C23)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -1334,6 +1709,55 @@ def _t24(V: int, r: int) -> tuple[Any, int]:
 
 def _t25(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
+    f_content = []
+    f_target = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_target = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_target = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C25)
+            self.content = f_content
+            self.target = f_target
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -1436,6 +1860,33 @@ def _t27(V: int, r: int) -> tuple[Any, int]:
 
 def _t28(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C28)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -1468,6 +1919,47 @@ def _t29(V: int, r: int) -> tuple[Any, int]:
 
 def _t30(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
+    f_content = []
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            self = _new(_C30)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -1578,7 +2070,7 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
-            v = _EM50[x >> 1]
+            v = _EM54[x >> 1]
             f_ev_cp_status = v
             s = 6
         elif x == 3:
@@ -1596,7 +2088,7 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
-            v = _EM54[x >> 1]
+            v = _EM58[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 5:
@@ -1633,7 +2125,7 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
-            v = _EM50[x >> 1]
+            v = _EM54[x >> 1]
             f_ev_cp_status = v
             s = 6
         elif x == 2:
@@ -1651,7 +2143,7 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
-            v = _EM54[x >> 1]
+            v = _EM58[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 4:
@@ -1684,7 +2176,7 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x1f
             if x & 0x11:
                 raise Fallback
-            v = _EM50[x >> 1]
+            v = _EM54[x >> 1]
             f_ev_cp_status = v
             s = 6
         elif x == 1:
@@ -1702,7 +2194,7 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
-            v = _EM54[x >> 1]
+            v = _EM58[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 3:
@@ -1745,7 +2237,7 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
-            v = _EM54[x >> 1]
+            v = _EM58[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 2:
@@ -1778,7 +2270,7 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
-            v = _EM54[x >> 1]
+            v = _EM58[x >> 1]
             f_ev_error_code = v
             s = 4
         elif x == 1:
@@ -1906,7 +2398,7 @@ def _u0(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C31:
             raise Fallback
-        x = _X57[v._value_]
+        x = _X61[v._value_]
         if s == 1:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -1936,7 +2428,7 @@ def _u1(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C32:
             raise Fallback
-        x = _X58[v._value_]
+        x = _X62[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -1947,7 +2439,7 @@ def _u1(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C33:
             raise Fallback
-        x = _X59[v._value_]
+        x = _X63[v._value_]
         if s == 2:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -1958,7 +2450,7 @@ def _u1(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C31:
             raise Fallback
-        x = _X57[v._value_]
+        x = _X61[v._value_]
         if s == 3:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -1969,7 +2461,7 @@ def _u1(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C34:
             raise Fallback
-        x = _X60[v._value_]
+        x = _X64[v._value_]
         if s == 4:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -1999,7 +2491,7 @@ def _u2(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C31:
             raise Fallback
-        x = _X57[v._value_]
+        x = _X61[v._value_]
         if s == 1:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -2029,7 +2521,7 @@ def _u3(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C32:
             raise Fallback
-        x = _X58[v._value_]
+        x = _X62[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -2040,7 +2532,7 @@ def _u3(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C33:
             raise Fallback
-        x = _X59[v._value_]
+        x = _X63[v._value_]
         if s == 2:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -2051,7 +2543,7 @@ def _u3(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C31:
             raise Fallback
-        x = _X57[v._value_]
+        x = _X61[v._value_]
         if s == 3:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -2062,7 +2554,7 @@ def _u3(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C34:
             raise Fallback
-        x = _X60[v._value_]
+        x = _X64[v._value_]
         if s == 4:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -2120,7 +2612,7 @@ def _u5(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C32:
             raise Fallback
-        x = _X58[v._value_]
+        x = _X62[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -2131,7 +2623,7 @@ def _u5(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C34:
             raise Fallback
-        x = _X60[v._value_]
+        x = _X64[v._value_]
         if s == 2:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -2152,7 +2644,7 @@ def _u5(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C35:
             raise Fallback
-        x = _X61[v._value_]
+        x = _X65[v._value_]
         if s == 4:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -2281,7 +2773,7 @@ def _u7(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C32:
             raise Fallback
-        x = _X58[v._value_]
+        x = _X62[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -2292,7 +2784,7 @@ def _u7(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C33:
             raise Fallback
-        x = _X59[v._value_]
+        x = _X63[v._value_]
         if s == 2:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -3145,7 +3637,7 @@ def _u32(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C37:
             raise Fallback
-        x = _X62[v._value_]
+        x = _X66[v._value_]
         if s == 2:
             acc = (acc << 8) | 64 | (x << 1)
             n += 8
@@ -3186,7 +3678,7 @@ def _u32(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C38:
             raise Fallback
-        x = _X63[v._value_]
+        x = _X67[v._value_]
         if s == 2:
             acc = (acc << 9) | 256 | (x << 1)
             n += 9
@@ -3239,7 +3731,7 @@ def _u32(o: Any, acc: int, n: int) -> tuple[int, int]:
             s = 3
         else:
             raise Fallback
-    t = _T64[s]
+    t = _T68[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 

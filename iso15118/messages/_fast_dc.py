@@ -98,52 +98,56 @@ _L21 = 'Q'
 _L22 = 'J'
 _L23 = 'Seed'
 _L24 = 'PgenCounter'
-_L25 = 'Modulus'
-_L26 = 'Exponent'
-_L27 = 'DigestValue'
-_L28 = 'Value'
-_L29 = 'SessionID'
-_L30 = 'TimeStamp'
-_L31 = 'PresentSOC'
-_L32 = 'MaximumSOC'
-_L33 = 'RemainingTimeToMinimumSOC'
-_L34 = 'RemainingTimeToTargetSOC'
-_L35 = 'RemainingTimeToMaximumSOC'
-_L36 = 'ChargingComplete'
-_L37 = 'InletHot'
-_L38 = 'NotificationMaxDelay'
-_L39 = 'EVSENotification'
-_V40 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_EM41 = tuple(map(_C50, _V40))
-_L42 = 'MeterID'
-_L43 = 'ChargedEnergyReadingWh'
-_L44 = 'BPT_DischargedEnergyReadingWh'
-_L45 = 'CapacitiveEnergyReadingVARh'
-_L46 = 'BPT_InductiveEnergyReadingVARh'
-_L47 = 'MeterSignature'
-_L48 = 'MeterStatus'
-_L49 = 'MeterTimestamp'
-_K50 = (0, 1, 2, 2, 3, 4, 5, 2, 2, 2, 2, 2, 2, 2, 2, 6)
-_L51 = 'TimeAnchor'
-_N52 = {2: (7, -1), 3: (2, -1), 7: (8, -1), 8: (9, -1), 9: (10, -1), 10: (11, -1), 11: (12, -1), 12: (13, -1), 13: (14, -1), 14: (15, -1)}
-_L53 = 'TaxRuleID'
-_T54 = {5: (6, 4, 7), 8: (0, 2, 7), 9: (1, 3, 7), 10: (2, 3, 7), 11: (3, 3, 7), 12: (4, 3, 7), 13: (5, 4, 7)}
-_T55 = {5: (7, 4, 6), 7: (0, 2, 6), 8: (1, 2, 6), 9: (2, 3, 6), 10: (3, 3, 6), 11: (4, 3, 6), 12: (5, 3, 6), 13: (6, 4, 6)}
-_T56 = {5: (8, 4), 6: (0, 1), 7: (1, 2), 8: (2, 2), 9: (3, 3), 10: (4, 3), 11: (5, 3), 12: (6, 3), 13: (7, 4)}
-_T57 = {0: (6, 4, 2), 3: (0, 2, 2), 4: (1, 3, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 4, 2)}
-_T58 = {0: (7, 4, 1), 2: (0, 2, 1), 3: (1, 2, 1), 4: (2, 3, 1), 5: (3, 3, 1), 6: (4, 3, 1), 7: (5, 3, 1), 8: (6, 4, 1)}
-_T59 = {0: (8, 4), 1: (0, 1), 2: (1, 2), 3: (2, 2), 4: (3, 3), 5: (4, 3), 6: (5, 3), 7: (6, 3), 8: (7, 4)}
-_X60 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_X61 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_T62 = {0: (12, 5, 4), 5: (0, 4, 4), 6: (2, 4, 4), 7: (4, 4, 4), 8: (6, 5, 4), 9: (8, 5, 4), 10: (10, 5, 4)}
-_T63 = {0: (56, 7, 3), 4: (0, 6, 3), 5: (8, 6, 3), 6: (16, 6, 3), 7: (24, 6, 3), 8: (32, 7, 3), 9: (40, 7, 3), 10: (48, 7, 3)}
-_T64 = {0: (8, 4, 2), 3: (0, 2, 2), 4: (1, 3, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 4, 2), 9: (6, 4, 2), 10: (7, 4, 2)}
-_T65 = {0: (72, 7, 1), 2: (0, 5, 1), 3: (8, 5, 1), 4: (16, 6, 1), 5: (24, 6, 1), 6: (32, 6, 1), 7: (40, 6, 1), 8: (48, 7, 1), 9: (56, 7, 1), 10: (64, 7, 1)}
-_T66 = {0: (10, 4), 1: (0, 1), 2: (1, 2), 3: (2, 2), 4: (3, 3), 5: (4, 3), 6: (5, 3), 7: (6, 3), 8: (7, 4), 9: (8, 4), 10: (9, 4)}
-_X67 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_T68 = {2: (6, 3), 3: (0, 1), 4: (1, 2), 5: (2, 2), 6: (3, 3), 7: (4, 3), 8: (5, 3)}
-_T69 = {1: (4, 3, 2), 2: (0, 2, 7), 3: (0, 2, 2), 4: (1, 2, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (0, 2, 8), 8: (0, 2, 9), 9: (0, 2, 10), 10: (0, 2, 11), 11: (0, 2, 12), 12: (0, 2, 13), 13: (0, 2, 14), 14: (0, 2, 15)}
-_T70 = {1: (5, 3), 2: (1, 2), 3: (1, 2), 4: (2, 2), 5: (3, 3), 6: (4, 3), 7: (1, 2), 8: (1, 2), 9: (1, 2), 10: (1, 2), 11: (1, 2), 12: (1, 2), 13: (1, 2), 14: (1, 2), 15: (0, 1)}
+_K25 = (0, 1, 2, 2)
+_N26 = {2: (2, -1), 3: (3, -1)}
+_L27 = 'Modulus'
+_L28 = 'Exponent'
+_L29 = 'DigestValue'
+_K30 = (0, 1, 1, 2)
+_N31 = {1: (2, 3, -1), 2: (2, 3, -1)}
+_L32 = 'Value'
+_L33 = 'SessionID'
+_L34 = 'TimeStamp'
+_L35 = 'PresentSOC'
+_L36 = 'MaximumSOC'
+_L37 = 'RemainingTimeToMinimumSOC'
+_L38 = 'RemainingTimeToTargetSOC'
+_L39 = 'RemainingTimeToMaximumSOC'
+_L40 = 'ChargingComplete'
+_L41 = 'InletHot'
+_L42 = 'NotificationMaxDelay'
+_L43 = 'EVSENotification'
+_V44 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_EM45 = tuple(map(_C50, _V44))
+_L46 = 'MeterID'
+_L47 = 'ChargedEnergyReadingWh'
+_L48 = 'BPT_DischargedEnergyReadingWh'
+_L49 = 'CapacitiveEnergyReadingVARh'
+_L50 = 'BPT_InductiveEnergyReadingVARh'
+_L51 = 'MeterSignature'
+_L52 = 'MeterStatus'
+_L53 = 'MeterTimestamp'
+_K54 = (0, 1, 2, 2, 3, 4, 5, 2, 2, 2, 2, 2, 2, 2, 2, 6)
+_L55 = 'TimeAnchor'
+_N56 = {2: (7, -1), 3: (2, -1), 7: (8, -1), 8: (9, -1), 9: (10, -1), 10: (11, -1), 11: (12, -1), 12: (13, -1), 13: (14, -1), 14: (15, -1)}
+_L57 = 'TaxRuleID'
+_T58 = {5: (6, 4, 7), 8: (0, 2, 7), 9: (1, 3, 7), 10: (2, 3, 7), 11: (3, 3, 7), 12: (4, 3, 7), 13: (5, 4, 7)}
+_T59 = {5: (7, 4, 6), 7: (0, 2, 6), 8: (1, 2, 6), 9: (2, 3, 6), 10: (3, 3, 6), 11: (4, 3, 6), 12: (5, 3, 6), 13: (6, 4, 6)}
+_T60 = {5: (8, 4), 6: (0, 1), 7: (1, 2), 8: (2, 2), 9: (3, 3), 10: (4, 3), 11: (5, 3), 12: (6, 3), 13: (7, 4)}
+_T61 = {0: (6, 4, 2), 3: (0, 2, 2), 4: (1, 3, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 4, 2)}
+_T62 = {0: (7, 4, 1), 2: (0, 2, 1), 3: (1, 2, 1), 4: (2, 3, 1), 5: (3, 3, 1), 6: (4, 3, 1), 7: (5, 3, 1), 8: (6, 4, 1)}
+_T63 = {0: (8, 4), 1: (0, 1), 2: (1, 2), 3: (2, 2), 4: (3, 3), 5: (4, 3), 6: (5, 3), 7: (6, 3), 8: (7, 4)}
+_X64 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_X65 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_T66 = {0: (12, 5, 4), 5: (0, 4, 4), 6: (2, 4, 4), 7: (4, 4, 4), 8: (6, 5, 4), 9: (8, 5, 4), 10: (10, 5, 4)}
+_T67 = {0: (56, 7, 3), 4: (0, 6, 3), 5: (8, 6, 3), 6: (16, 6, 3), 7: (24, 6, 3), 8: (32, 7, 3), 9: (40, 7, 3), 10: (48, 7, 3)}
+_T68 = {0: (8, 4, 2), 3: (0, 2, 2), 4: (1, 3, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (4, 3, 2), 8: (5, 4, 2), 9: (6, 4, 2), 10: (7, 4, 2)}
+_T69 = {0: (72, 7, 1), 2: (0, 5, 1), 3: (8, 5, 1), 4: (16, 6, 1), 5: (24, 6, 1), 6: (32, 6, 1), 7: (40, 6, 1), 8: (48, 7, 1), 9: (56, 7, 1), 10: (64, 7, 1)}
+_T70 = {0: (10, 4), 1: (0, 1), 2: (1, 2), 3: (2, 2), 4: (3, 3), 5: (4, 3), 6: (5, 3), 7: (6, 3), 8: (7, 4), 9: (8, 4), 10: (9, 4)}
+_X71 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_T72 = {2: (6, 3), 3: (0, 1), 4: (1, 2), 5: (2, 2), 6: (3, 3), 7: (4, 3), 8: (5, 3)}
+_T73 = {1: (4, 3, 2), 2: (0, 2, 7), 3: (0, 2, 2), 4: (1, 2, 2), 5: (2, 3, 2), 6: (3, 3, 2), 7: (0, 2, 8), 8: (0, 2, 9), 9: (0, 2, 10), 10: (0, 2, 11), 11: (0, 2, 12), 12: (0, 2, 13), 13: (0, 2, 14), 14: (0, 2, 15)}
+_T74 = {1: (5, 3), 2: (1, 2), 3: (1, 2), 4: (2, 2), 5: (3, 3), 6: (4, 3), 7: (1, 2), 8: (1, 2), 9: (1, 2), 10: (1, 2), 11: (1, 2), 12: (1, 2), 13: (1, 2), 14: (1, 2), 15: (0, 1)}
 
 
 def decode(data: bytes) -> Any:
@@ -1615,6 +1619,31 @@ def _t7(V: int, r: int) -> tuple[Any, int]:
 
 def _t8(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C8)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -2554,6 +2583,31 @@ def _t21(V: int, r: int) -> tuple[Any, int]:
 
 def _t22(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C22)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -2876,11 +2930,120 @@ def _t24(V: int, r: int) -> tuple[Any, int]:
 
 def _t25(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
+    f_content = []
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            self = _new(_C25)
+            self.content = f_content
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t26(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
+    f_content = []
+    s = 0
+    while s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            self = _new(_C26)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -2928,12 +3091,149 @@ def _t27(V: int, r: int) -> tuple[Any, int]:
 
 def _t28(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
+    f_content = []
+    f_id = None
+    f_mime_type = None
+    f_encoding = None
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_encoding = v
+            s = 3
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 2:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            self = _new(_C28)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            self = _new(_C28)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C28)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C28)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t29(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K25[s]
+        if k == 0:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            else:
+                raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C29)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C29)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t30(V: int, r: int) -> tuple[Any, int]:
@@ -3172,7 +3472,40 @@ def _t32(V: int, r: int) -> tuple[Any, int]:
 
 def _t33(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K30[s]
+        if k == 0:
+            raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C33)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C33)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t34(V: int, r: int) -> tuple[Any, int]:
@@ -3620,6 +3953,48 @@ def _t36(V: int, r: int) -> tuple[Any, int]:
 
 def _t37(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C37)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C37)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -3667,6 +4042,55 @@ def _t38(V: int, r: int) -> tuple[Any, int]:
 
 def _t39(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
+    f_content = []
+    f_target = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_target = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_target = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C39)
+            self.content = f_content
+            self.target = f_target
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -3769,6 +4193,33 @@ def _t41(V: int, r: int) -> tuple[Any, int]:
 
 def _t42(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C42)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -3801,6 +4252,47 @@ def _t43(V: int, r: int) -> tuple[Any, int]:
 
 def _t44(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
+    f_content = []
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            self = _new(_C44)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -4665,7 +5157,7 @@ def _t48(V: int, r: int) -> tuple[Any, int]:
         if x & 0x31:
             raise Fallback
         x &= 0x1f
-        v = _EM41[x >> 1]
+        v = _EM45[x >> 1]
         f_evse_notification = v
         s = 2
     if s == 2:
@@ -5120,7 +5612,7 @@ def _t50(V: int, r: int) -> tuple[Any, int]:
     f_tax_costs = []
     s = 0
     while True:
-        k = _K50[s]
+        k = _K54[s]
         if k == 0:
             r -= 2
             if (V >> r) & 0x3:
@@ -5175,7 +5667,7 @@ def _t50(V: int, r: int) -> tuple[Any, int]:
             if x == 0:
                 v, r = _t52(V, r)
                 f_tax_costs.append(v)
-                s = _N52[s][0]
+                s = _N56[s][0]
             elif x == 1:
                 self = _new(_C53)
                 self.time_anchor = f_time_anchor
@@ -6103,19 +6595,19 @@ def _u4(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u45(v, acc, n)
     v = o.ev_minimum_discharge_power
     if v is not None:
-        t = _T54[s]
+        t = _T58[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u45(v, acc, n)
     v = o.ev_maximum_discharge_current
     if v is not None:
-        t = _T55[s]
+        t = _T59[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u45(v, acc, n)
-    t = _T56[s]
+    t = _T60[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -6240,19 +6732,19 @@ def _u5(o: Any, acc: int, n: int) -> tuple[int, int]:
         acc, n = _u45(v, acc, n)
     v = o.evse_maximum_discharge_current
     if v is not None:
-        t = _T57[s]
+        t = _T61[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u45(v, acc, n)
     v = o.evse_minimum_voltage
     if v is not None:
-        t = _T58[s]
+        t = _T62[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u45(v, acc, n)
-    t = _T59[s]
+    t = _T63[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -6469,7 +6961,7 @@ def _u12(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C45:
             raise Fallback
-        x = _X60[v._value_]
+        x = _X64[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -6480,7 +6972,7 @@ def _u12(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C46:
             raise Fallback
-        x = _X61[v._value_]
+        x = _X65[v._value_]
         if s == 2:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -6597,7 +7089,7 @@ def _u14(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C45:
             raise Fallback
-        x = _X60[v._value_]
+        x = _X64[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -6801,7 +7293,7 @@ def _u16(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C45:
             raise Fallback
-        x = _X60[v._value_]
+        x = _X64[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -6851,7 +7343,7 @@ def _u17(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C46:
             raise Fallback
-        x = _X61[v._value_]
+        x = _X65[v._value_]
         if s == 1:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -6899,7 +7391,7 @@ def _u18(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C45:
             raise Fallback
-        x = _X60[v._value_]
+        x = _X64[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -6938,7 +7430,7 @@ def _u19(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C46:
             raise Fallback
-        x = _X61[v._value_]
+        x = _X65[v._value_]
         if s == 1:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -6968,7 +7460,7 @@ def _u20(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C45:
             raise Fallback
-        x = _X60[v._value_]
+        x = _X64[v._value_]
         if s == 1:
             acc = (acc << 9) | 0 | (x << 1)
             n += 9
@@ -8334,7 +8826,7 @@ def _u47(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not int or v < 0 or v > 4294967295:
             raise Fallback
-        t = _T62[s]
+        t = _T66[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
@@ -8349,13 +8841,13 @@ def _u47(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not bool:
             raise Fallback
-        t = _T63[s]
+        t = _T67[s]
         acc = (acc << t[1]) | t[0] | (v << 1)
         n += t[1]
         s = t[2]
     v = o.battery_energy_capacity
     if v is not None:
-        t = _T64[s]
+        t = _T68[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
@@ -8364,11 +8856,11 @@ def _u47(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not bool:
             raise Fallback
-        t = _T65[s]
+        t = _T69[s]
         acc = (acc << t[1]) | t[0] | (v << 1)
         n += t[1]
         s = t[2]
-    t = _T66[s]
+    t = _T70[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -8398,7 +8890,7 @@ def _u48(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C50:
             raise Fallback
-        x = _X67[v._value_]
+        x = _X71[v._value_]
         if s == 1:
             acc = (acc << 6) | 0 | (x << 1)
             n += 6
@@ -8607,7 +9099,7 @@ def _u49(o: Any, acc: int, n: int) -> tuple[int, int]:
             acc, n = wuint(acc, n, v)
         acc <<= 1
         n += 1
-    t = _T68[s]
+    t = _T72[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 
@@ -8697,12 +9189,12 @@ def _u50(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v.__class__ is not list:
         raise Fallback
     for v in v:
-        t = _T69[s]
+        t = _T73[s]
         acc = (acc << t[1]) | t[0]
         n += t[1]
         s = t[2]
         acc, n = _u52(v, acc, n)
-    t = _T70[s]
+    t = _T74[s]
     return (acc << t[1]) | t[0], n + t[1]
 
 

@@ -188,79 +188,83 @@ _L52 = 'J'
 _L53 = 'Seed'
 _L54 = 'PgenCounter'
 _L55 = 'SessionID'
-_L56 = 'PMax'
-_L57 = 'DateTimeNow'
-_L58 = 'ReadyToChargeState'
-_L59 = 'Modulus'
-_L60 = 'Exponent'
-_L61 = 'DigestValue'
-_L62 = 'start'
-_L63 = 'duration'
-_L64 = 'EPriceLevel'
-_L65 = 'FreeService'
-_L66 = 'EnergyTransferType'
-_V67 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended')
-_EM68 = tuple(map(_C85, _V67))
-_L69 = 'ServiceID'
-_L70 = 'ServiceScope'
-_L71 = 'ServiceCategory'
-_V72 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
-_EM73 = tuple(map(_C86, _V72))
-_L74 = 'SelectedPaymentOption'
-_V75 = ('Contract', 'ExternalPayment')
-_EM76 = tuple(map(_C87, _V75))
-_L77 = 'EVCCID'
-_L78 = 'Multiplier'
-_L79 = 'Unit'
-_V80 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
-_EM81 = tuple(map(_C88, _V80))
-_L82 = 'Value'
-_L83 = 'RootCertificateID'
-_L84 = 'Certificate'
-_L85 = 'MeterID'
-_L86 = 'SigMeterReading'
-_L87 = 'MeterStatus'
-_L88 = 'TMeter'
-_L89 = 'startValue'
-_L90 = 'ServiceName'
-_L91 = 'PaymentOption'
-_U92 = 'urn:din:70121:2012:MsgHeader'
-_L93 = 'ChargingProfileEntryStart'
-_L94 = 'ChargingProfileEntryMaxPower'
-_L95 = 'PMaxScheduleID'
-_L96 = 'SalesTariffID'
-_L97 = 'SalesTariffDescription'
-_L98 = 'NumEPriceLevels'
-_L99 = 'costKind'
-_V100 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
-_EM101 = tuple(map(_C107, _V100))
-_L102 = 'amount'
-_L103 = 'amountMultiplier'
-_L104 = 'ParameterSetID'
-_L105 = 'FaultCode'
-_V106 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
-_EM107 = tuple(map(_C112, _V106))
-_L108 = 'FaultMsg'
-_V109 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
-_L110 = 'boolValue'
-_L111 = 'byteValue'
-_L112 = 'shortValue'
-_L113 = 'intValue'
-_L114 = 'stringValue'
-_X115 = {'None': 0, 'StopCharging': 1, 'ReNegotiation': 2}
-_X116 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_EVSEPresentVoltageToLow': 20, 'FAILED_MeteringSignatureNotValid': 21, 'FAILED_WrongEnergyTransferType': 22}
-_X117 = {'Finished': 0, 'Ongoing': 1}
-_X118 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
-_X119 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3}
-_X120 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
-_X121 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
-_X122 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_dual': 5, 'AC_core1p_DC_extended': 6, 'AC_single_DC_core': 7, 'AC_single_phase_three_phase_core_DC_extended': 8, 'AC_core3p_DC_extended': 9}
-_X123 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
-_X124 = {'Contract': 0, 'ExternalPayment': 1}
-_X125 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'Ah': 4, 'V': 5, 'VA': 6, 'W': 7, 'W/s': 8, 'Wh': 9}
-_X126 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
-_X127 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
-_X128 = {'bool': 0, 'byte': 1, 'short': 2, 'int': 3, 'physicalValue': 4, 'string': 5}
+_K56 = (0, 1, 2, 2)
+_N57 = {2: (2, -1), 3: (3, -1)}
+_L58 = 'PMax'
+_L59 = 'DateTimeNow'
+_L60 = 'ReadyToChargeState'
+_L61 = 'Modulus'
+_L62 = 'Exponent'
+_L63 = 'DigestValue'
+_L64 = 'start'
+_L65 = 'duration'
+_K66 = (0, 1, 1, 2)
+_N67 = {1: (2, 3, -1), 2: (2, 3, -1)}
+_L68 = 'EPriceLevel'
+_L69 = 'FreeService'
+_L70 = 'EnergyTransferType'
+_V71 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended')
+_EM72 = tuple(map(_C85, _V71))
+_L73 = 'ServiceID'
+_L74 = 'ServiceScope'
+_L75 = 'ServiceCategory'
+_V76 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
+_EM77 = tuple(map(_C86, _V76))
+_L78 = 'SelectedPaymentOption'
+_V79 = ('Contract', 'ExternalPayment')
+_EM80 = tuple(map(_C87, _V79))
+_L81 = 'EVCCID'
+_L82 = 'Multiplier'
+_L83 = 'Unit'
+_V84 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
+_EM85 = tuple(map(_C88, _V84))
+_L86 = 'Value'
+_L87 = 'RootCertificateID'
+_L88 = 'Certificate'
+_L89 = 'MeterID'
+_L90 = 'SigMeterReading'
+_L91 = 'MeterStatus'
+_L92 = 'TMeter'
+_L93 = 'startValue'
+_L94 = 'ServiceName'
+_L95 = 'PaymentOption'
+_U96 = 'urn:din:70121:2012:MsgHeader'
+_L97 = 'ChargingProfileEntryStart'
+_L98 = 'ChargingProfileEntryMaxPower'
+_L99 = 'PMaxScheduleID'
+_L100 = 'SalesTariffID'
+_L101 = 'SalesTariffDescription'
+_L102 = 'NumEPriceLevels'
+_L103 = 'costKind'
+_V104 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
+_EM105 = tuple(map(_C107, _V104))
+_L106 = 'amount'
+_L107 = 'amountMultiplier'
+_L108 = 'ParameterSetID'
+_L109 = 'FaultCode'
+_V110 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_EM111 = tuple(map(_C112, _V110))
+_L112 = 'FaultMsg'
+_V113 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
+_L114 = 'boolValue'
+_L115 = 'byteValue'
+_L116 = 'shortValue'
+_L117 = 'intValue'
+_L118 = 'stringValue'
+_X119 = {'None': 0, 'StopCharging': 1, 'ReNegotiation': 2}
+_X120 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_EVSEPresentVoltageToLow': 20, 'FAILED_MeteringSignatureNotValid': 21, 'FAILED_WrongEnergyTransferType': 22}
+_X121 = {'Finished': 0, 'Ongoing': 1}
+_X122 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
+_X123 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3}
+_X124 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
+_X125 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
+_X126 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_dual': 5, 'AC_core1p_DC_extended': 6, 'AC_single_DC_core': 7, 'AC_single_phase_three_phase_core_DC_extended': 8, 'AC_core3p_DC_extended': 9}
+_X127 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
+_X128 = {'Contract': 0, 'ExternalPayment': 1}
+_X129 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'Ah': 4, 'V': 5, 'VA': 6, 'W': 7, 'W/s': 8, 'Wh': 9}
+_X130 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
+_X131 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
+_X132 = {'bool': 0, 'byte': 1, 'short': 2, 'int': 3, 'physicalValue': 4, 'string': 5}
 
 
 def decode(data: bytes) -> Any:
@@ -542,6 +546,31 @@ def _t5(V: int, r: int) -> tuple[Any, int]:
 
 def _t6(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C6)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -2307,6 +2336,31 @@ def _t24(V: int, r: int) -> tuple[Any, int]:
 
 def _t25(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C25)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -2403,11 +2457,120 @@ def _t31(V: int, r: int) -> tuple[Any, int]:
 
 def _t32(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
+    f_content = []
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            self = _new(_C32)
+            self.content = f_content
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t33(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
+    f_content = []
+    s = 0
+    while s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            self = _new(_C33)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -2570,12 +2733,149 @@ def _t36(V: int, r: int) -> tuple[Any, int]:
 
 def _t37(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
+    f_content = []
+    f_id = None
+    f_mime_type = None
+    f_encoding = None
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_encoding = v
+            s = 3
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 2:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            self = _new(_C37)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            self = _new(_C37)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C37)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C37)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t38(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K56[s]
+        if k == 0:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            else:
+                raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C38)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C38)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t39(V: int, r: int) -> tuple[Any, int]:
@@ -3231,7 +3531,40 @@ def _t51(V: int, r: int) -> tuple[Any, int]:
 
 def _t52(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K66[s]
+        if k == 0:
+            raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C52)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C52)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t53(V: int, r: int) -> tuple[Any, int]:
@@ -3306,7 +3639,7 @@ def _t54(V: int, r: int) -> tuple[Any, int]:
         if x & 0x61:
             raise Fallback
         x &= 0x3f
-        v = _EM68[x >> 1]
+        v = _EM72[x >> 1]
         f_energy_transfer_type = v
         s = 3
     if s == 3:
@@ -3430,7 +3763,7 @@ def _t57(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0xf
             if x & 0x9:
                 raise Fallback
-            v = _EM73[x >> 1]
+            v = _EM77[x >> 1]
             f_service_category = v
             s = 1
         elif x == 2:
@@ -3449,7 +3782,7 @@ def _t57(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0xf
             if x & 0x9:
                 raise Fallback
-            v = _EM73[x >> 1]
+            v = _EM77[x >> 1]
             f_service_category = v
             s = 1
         elif x == 1:
@@ -3544,7 +3877,7 @@ def _t59(V: int, r: int) -> tuple[Any, int]:
         if x & 0xd:
             raise Fallback
         x &= 0x7
-        v = _EM76[x >> 1]
+        v = _EM80[x >> 1]
         f_selected_payment_option = v
         s = 1
     if s == 1:
@@ -3797,6 +4130,48 @@ def _t65(V: int, r: int) -> tuple[Any, int]:
 
 def _t66(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C66)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C66)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -3844,6 +4219,55 @@ def _t67(V: int, r: int) -> tuple[Any, int]:
 
 def _t68(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
+    f_content = []
+    f_target = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_target = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_target = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C68)
+            self.content = f_content
+            self.target = f_target
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -3959,6 +4383,33 @@ def _t71(V: int, r: int) -> tuple[Any, int]:
 
 def _t72(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C72)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -4086,6 +4537,47 @@ def _t76(V: int, r: int) -> tuple[Any, int]:
 
 def _t77(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
+    f_content = []
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            self = _new(_C77)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -4114,7 +4606,7 @@ def _t78(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x3f
             if x & 0x21:
                 raise Fallback
-            v = _EM81[x >> 1]
+            v = _EM85[x >> 1]
             f_unit = v
             s = 3
         elif x == 1:
@@ -4643,7 +5135,7 @@ def _t85(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0xf
             if x & 0x9:
                 raise Fallback
-            v = _EM73[x >> 1]
+            v = _EM77[x >> 1]
             f_service_category = v
             s = 2
         else:
@@ -4654,7 +5146,7 @@ def _t85(V: int, r: int) -> tuple[Any, int]:
         if x & 0x19:
             raise Fallback
         x &= 0xf
-        v = _EM73[x >> 1]
+        v = _EM77[x >> 1]
         f_service_category = v
         s = 2
     if s == 2:
@@ -4731,7 +5223,7 @@ def _t87(V: int, r: int) -> tuple[Any, int]:
         if x & 0xd:
             raise Fallback
         x &= 0x7
-        v = _EM76[x >> 1]
+        v = _EM80[x >> 1]
         f_payment_option.append(v)
         s = 1
     while s == 1:
@@ -4742,7 +5234,7 @@ def _t87(V: int, r: int) -> tuple[Any, int]:
             x = (V >> r) & 0x7
             if x & 0x5:
                 raise Fallback
-            v = _EM76[x >> 1]
+            v = _EM80[x >> 1]
             f_payment_option.append(v)
         elif x == 1:
             self = _new(_C98)
@@ -5265,7 +5757,7 @@ def _t96(V: int, r: int) -> tuple[Any, int]:
         if x & 0x19:
             raise Fallback
         x &= 0xf
-        v = _EM101[x >> 1]
+        v = _EM105[x >> 1]
         f_cost_kind = v
         s = 1
     if s == 1:
@@ -5462,7 +5954,7 @@ def _t100(V: int, r: int) -> tuple[Any, int]:
         if x & 0x19:
             raise Fallback
         x &= 0xf
-        v = _EM107[x >> 1]
+        v = _EM111[x >> 1]
         f_fault_code = v
         s = 1
     if s == 1:
@@ -5521,7 +6013,7 @@ def _t101(V: int, r: int) -> tuple[Any, int]:
         if (V >> r) & 0x1:
             raise Fallback
         r -= 3
-        v = _V109[(V >> r) & 0x7]
+        v = _V113[(V >> r) & 0x7]
         f_value_type = v
         s = 2
     if s == 2:
@@ -5764,7 +6256,7 @@ def _u2(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C78:
             raise Fallback
-        x = _X115[v._value_]
+        x = _X119[v._value_]
         if s == 3:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -5814,7 +6306,7 @@ def _u5(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -5834,7 +6326,7 @@ def _u5(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C80:
             raise Fallback
-        x = _X117[v._value_]
+        x = _X121[v._value_]
         if s == 2:
             acc = (acc << 4) | 0 | (x << 1)
             n += 4
@@ -5931,7 +6423,7 @@ def _u8(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 1:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -6084,7 +6576,7 @@ def _u10(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 1:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -6174,7 +6666,7 @@ def _u11(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C81:
             raise Fallback
-        x = _X118[v._value_]
+        x = _X122[v._value_]
         if s == 0:
             acc = (acc << 6) | 0 | (x << 1)
             n += 6
@@ -6215,7 +6707,7 @@ def _u12(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -6226,7 +6718,7 @@ def _u12(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C80:
             raise Fallback
-        x = _X117[v._value_]
+        x = _X121[v._value_]
         if s == 1:
             acc = (acc << 4) | 0 | (x << 1)
             n += 4
@@ -6289,7 +6781,7 @@ def _u14(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -6435,7 +6927,7 @@ def _u16(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -6446,7 +6938,7 @@ def _u16(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C80:
             raise Fallback
-        x = _X117[v._value_]
+        x = _X121[v._value_]
         if s == 1:
             acc = (acc << 4) | 0 | (x << 1)
             n += 4
@@ -6621,7 +7113,7 @@ def _u18(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -7008,7 +7500,7 @@ def _u22(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C82:
             raise Fallback
-        x = _X119[v._value_]
+        x = _X123[v._value_]
         if s == 0:
             acc = (acc << 6) | 0 | (x << 1)
             n += 6
@@ -7019,7 +7511,7 @@ def _u22(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C83:
             raise Fallback
-        x = _X120[v._value_]
+        x = _X124[v._value_]
         if s == 0:
             acc = (acc << 8) | 64 | (x << 1)
             n += 8
@@ -7051,7 +7543,7 @@ def _u22(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C78:
             raise Fallback
-        x = _X115[v._value_]
+        x = _X119[v._value_]
         if s == 3:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -7106,7 +7598,7 @@ def _u23(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C84:
             raise Fallback
-        x = _X121[v._value_]
+        x = _X125[v._value_]
         if s == 1:
             acc = (acc << 8) | 128 | (x << 1)
             n += 8
@@ -7463,7 +7955,7 @@ def _u36(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -7578,7 +8070,7 @@ def _u41(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -7682,7 +8174,7 @@ def _u43(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -7760,7 +8252,7 @@ def _u45(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -8156,7 +8648,7 @@ def _u54(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C85:
             raise Fallback
-        x = _X122[v._value_]
+        x = _X126[v._value_]
         if s == 2:
             acc = (acc << 7) | 0 | (x << 1)
             n += 7
@@ -8204,7 +8696,7 @@ def _u56(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -8268,7 +8760,7 @@ def _u57(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C86:
             raise Fallback
-        x = _X123[v._value_]
+        x = _X127[v._value_]
         if s == 0:
             acc = (acc << 6) | 16 | (x << 1)
             n += 6
@@ -8297,7 +8789,7 @@ def _u58(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -8347,7 +8839,7 @@ def _u59(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C87:
             raise Fallback
-        x = _X124[v._value_]
+        x = _X128[v._value_]
         if s == 0:
             acc = (acc << 4) | 0 | (x << 1)
             n += 4
@@ -8377,7 +8869,7 @@ def _u60(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -8421,7 +8913,7 @@ def _u62(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -8486,7 +8978,7 @@ def _u64(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -8776,7 +9268,7 @@ def _u76(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C79:
             raise Fallback
-        x = _X116[v._value_]
+        x = _X120[v._value_]
         if s == 0:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -8830,7 +9322,7 @@ def _u78(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C88:
             raise Fallback
-        x = _X125[v._value_]
+        x = _X129[v._value_]
         if s == 1:
             acc = (acc << 8) | 0 | (x << 1)
             n += 8
@@ -9219,7 +9711,7 @@ def _u85(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C86:
             raise Fallback
-        x = _X123[v._value_]
+        x = _X127[v._value_]
         if s == 1:
             acc = (acc << 6) | 16 | (x << 1)
             n += 6
@@ -9288,7 +9780,7 @@ def _u87(o: Any, acc: int, n: int) -> tuple[int, int]:
     for v in v:
         if v.__class__ is not _C87:
             raise Fallback
-        x = _X124[v._value_]
+        x = _X128[v._value_]
         if s == 0:
             acc = (acc << 4) | 0 | (x << 1)
             n += 4
@@ -9903,7 +10395,7 @@ def _u96(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C107:
             raise Fallback
-        x = _X126[v._value_]
+        x = _X130[v._value_]
         if s == 0:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -10074,7 +10566,7 @@ def _u100(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not _C112:
             raise Fallback
-        x = _X127[v._value_]
+        x = _X131[v._value_]
         if s == 0:
             acc = (acc << 5) | 0 | (x << 1)
             n += 5
@@ -10123,7 +10615,7 @@ def _u101(o: Any, acc: int, n: int) -> tuple[int, int]:
     if v is not None:
         if v.__class__ is not str:
             raise Fallback
-        x = _X128[v]
+        x = _X132[v]
         if s == 1:
             acc = (acc << 1) | 0
             n += 1

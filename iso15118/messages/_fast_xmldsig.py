@@ -46,9 +46,13 @@ _L4 = 'Q'
 _L5 = 'J'
 _L6 = 'Seed'
 _L7 = 'PgenCounter'
-_L8 = 'Modulus'
-_L9 = 'Exponent'
-_L10 = 'DigestValue'
+_K8 = (0, 1, 2, 2)
+_N9 = {2: (2, -1), 3: (3, -1)}
+_L10 = 'Modulus'
+_L11 = 'Exponent'
+_L12 = 'DigestValue'
+_K13 = (0, 1, 1, 2)
+_N14 = {1: (2, 3, -1), 2: (2, 3, -1)}
 
 
 def decode(data: bytes) -> Any:
@@ -77,6 +81,31 @@ def encode(msg: Any) -> bytes:
 
 def _t0(V: int, r: int) -> tuple[Any, int]:
     # CanonicalizationMethod -> CanonicalizationMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C0)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -261,16 +290,150 @@ def _t1(V: int, r: int) -> tuple[Any, int]:
 
 def _t2(V: int, r: int) -> tuple[Any, int]:
     # DigestMethod -> DigestMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C2)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t3(V: int, r: int) -> tuple[Any, int]:
     # KeyInfo -> KeyInfo
+    f_content = []
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 4
+        x = (V >> r) & 0xf
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            raise Fallback
+        elif x == 7:
+            raise Fallback
+        elif x == 8:
+            self = _new(_C3)
+            self.content = f_content
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 9:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t4(V: int, r: int) -> tuple[Any, int]:
     # KeyValue -> KeyValue
+    f_content = []
+    s = 0
+    while s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            self = _new(_C4)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -318,12 +481,149 @@ def _t5(V: int, r: int) -> tuple[Any, int]:
 
 def _t6(V: int, r: int) -> tuple[Any, int]:
     # Object -> Object
+    f_content = []
+    f_id = None
+    f_mime_type = None
+    f_encoding = None
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_encoding = v
+            s = 3
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 2:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            self = _new(_C6)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 3:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            self = _new(_C6)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 4:
+            raise Fallback
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            v, r = rstr(V, r)
+            f_mime_type = v
+            s = 1
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C6)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C6)
+            self.content = f_content
+            self.id = f_id
+            self.mime_type = f_mime_type
+            self.encoding = f_encoding
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
 def _t7(V: int, r: int) -> tuple[Any, int]:
     # PGPData -> PGPData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K8[s]
+        if k == 0:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            else:
+                raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C7)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C7)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t8(V: int, r: int) -> tuple[Any, int]:
@@ -562,7 +862,40 @@ def _t10(V: int, r: int) -> tuple[Any, int]:
 
 def _t11(V: int, r: int) -> tuple[Any, int]:
     # SPKIData -> SPKIData
-    raise Fallback
+    f_content = []
+    s = 0
+    while True:
+        k = _K13[s]
+        if k == 0:
+            raise Fallback
+        elif k == 1:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                raise Fallback
+            elif x == 2:
+                self = _new(_C11)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        elif k == 2:
+            r -= 2
+            x = (V >> r) & 0x3
+            if x == 0:
+                raise Fallback
+            elif x == 1:
+                self = _new(_C11)
+                self.content = f_content
+                self.__post_init__()
+                return self, r
+            else:
+                raise Fallback
+        else:
+            raise Fallback
 
 
 def _t12(V: int, r: int) -> tuple[Any, int]:
@@ -644,6 +977,48 @@ def _t12(V: int, r: int) -> tuple[Any, int]:
 
 def _t13(V: int, r: int) -> tuple[Any, int]:
     # SignatureMethod -> SignatureMethod
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C13)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 2:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C13)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -691,6 +1066,55 @@ def _t14(V: int, r: int) -> tuple[Any, int]:
 
 def _t15(V: int, r: int) -> tuple[Any, int]:
     # SignatureProperty -> SignatureProperty
+    f_content = []
+    f_target = None
+    f_id = None
+    s = 0
+    if s == 0:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            v, r = rstr(V, r)
+            f_id = v
+            s = 2
+        elif x == 1:
+            v, r = rstr(V, r)
+            f_target = v
+            s = 1
+        else:
+            raise Fallback
+    if s == 2:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_target = v
+        s = 1
+    while s == 1:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 3:
+        r -= 2
+        x = (V >> r) & 0x3
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            self = _new(_C15)
+            self.content = f_content
+            self.target = f_target
+            self.id = f_id
+            self.__post_init__()
+            return self, r
+        elif x == 2:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -793,6 +1217,33 @@ def _t17(V: int, r: int) -> tuple[Any, int]:
 
 def _t18(V: int, r: int) -> tuple[Any, int]:
     # Transform -> Transform
+    f_content = []
+    f_algorithm = None
+    s = 0
+    if s == 0:
+        r -= 1
+        if (V >> r) & 0x1:
+            raise Fallback
+        v, r = rstr(V, r)
+        f_algorithm = v
+        s = 1
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            self = _new(_C18)
+            self.content = f_content
+            self.algorithm = f_algorithm
+            self.__post_init__()
+            return self, r
+        elif x == 3:
+            raise Fallback
+        else:
+            raise Fallback
     raise Fallback
 
 
@@ -825,6 +1276,47 @@ def _t19(V: int, r: int) -> tuple[Any, int]:
 
 def _t20(V: int, r: int) -> tuple[Any, int]:
     # X509Data -> X509Data
+    f_content = []
+    s = 0
+    if s == 0:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        else:
+            raise Fallback
+    while s == 1:
+        r -= 3
+        x = (V >> r) & 0x7
+        if x == 0:
+            raise Fallback
+        elif x == 1:
+            raise Fallback
+        elif x == 2:
+            raise Fallback
+        elif x == 3:
+            raise Fallback
+        elif x == 4:
+            raise Fallback
+        elif x == 5:
+            raise Fallback
+        elif x == 6:
+            self = _new(_C20)
+            self.content = f_content
+            self.__post_init__()
+            return self, r
+        else:
+            raise Fallback
     raise Fallback
 
 
