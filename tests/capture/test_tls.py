@@ -120,12 +120,17 @@ def test_tcpdump_capture(tmp_path: Path, version: str, suite: str, curve: str, i
             pytest.skip(f"tcpdump could not capture here: {result['sniffer_error']}")
         # On a busy machine the sniffer can lose a packet (seen on "any"): the decoder must say
         # so (a gap, a broken TLS stream), and the check is repeated on a complete recording.
+        # It can also start listening after the connection opened (no SYN in the file: the
+        # handshake, hence the keys, are missing): that recording is repeated too.
         dec = CaptureDecoder(result["sniffed"], keylog=result["keylog"], decode=False)
         events = list(dec.events())
-        if not dec.stats.tcp_notices.get("gap"):
+        notices = dec.stats.tcp_notices
+        if not notices.get("gap") and notices.get("open"):
             break
-        assert [e for e in events if e.kind == "tls" and e.level == "error"]
-        assert not [e for e in events if e.kind == "tls" and e.name.startswith("TLS alert")]
+        if notices.get("gap"):
+            assert [e for e in events if e.kind == "tls" and e.level == "error"]
+            assert not [e for e in events if e.kind == "tls" and e.name.startswith("TLS alert")]
+        print(f"attempt {attempt}: incomplete recording ({notices}), repeated")
     dec = CaptureDecoder(result["sniffed"], decode=False)
     list(dec.events())
     # lo: Ethernet; any: Linux cooked v1 or v2 depending on the tcpdump version.
