@@ -70,7 +70,6 @@ PRIORITY: tuple[str, ...] = (
     "PaymentOption",
 )
 _RANK = {name: i for i, name in enumerate(PRIORITY)}
-_ORDER: dict[tuple[tuple[str, ...], int], tuple[str, ...]] = {}  # (leaves found, limit) -> leaves shown
 
 
 def key_leaves(el: Element, found: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
@@ -122,27 +121,10 @@ def key_fields(d: Decoded, limit: int = 8) -> dict[str, Any]:
     if d.key is not None and limit == 8:
         return d.key
     found = key_leaves(d.message) if d.message is not None else {}
-    names = tuple(found)
-    order = _ORDER.get((names, limit))
-    if order is None:  # a message's leaves come in few combinations: each one is sorted once
-        order = tuple(sorted(names, key=_RANK.__getitem__)[:limit])
-        if len(_ORDER) >= 4096:
-            _ORDER.clear()
-        _ORDER[(names, limit)] = order
     out: dict[str, Any] = {}
-    for leaf in order:
+    for leaf in sorted(found, key=_RANK.__getitem__)[:limit]:
         vals = found[leaf]
-        if len(vals) == 1:
-            v = vals[0]
-            t = v.__class__  # _fmt, its common cases inline
-            if t is float:
-                out[leaf] = round(v, 3) if v != int(v) else int(v)
-            elif t is str or t is int or t is bool:
-                out[leaf] = v
-            else:
-                out[leaf] = _fmt(v)
-        else:
-            out[leaf] = [_fmt(v) for v in vals]
+        out[leaf] = _fmt(vals[0]) if len(vals) == 1 else [_fmt(v) for v in vals]
     if limit == 8:
         d.key = out
     return out
