@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from iso15118.capture.leaves import leaves_of
+
 if TYPE_CHECKING:
     from iso15118.capture.decode import Decoded
 
@@ -88,9 +90,12 @@ def key_fields(d: Decoded, limit: int = 8) -> dict[str, Any]:
     :class:`Decoded`, which the decode cache shares: treat the result as read-only)."""
     if d.key is not None and limit == 8:
         return d.key
+    # the message's leaves when the summary or the dataset formed them already, else only the few
+    # named in PRIORITY (not kept on d: they are not all of its leaves)
+    lv = d.leaf if d.leaf is not None else leaves_of(d.message if d.error is None else None, _RANK)
     rank = _RANK
     found: dict[str, list[Any]] = {}
-    for name, v in d.leaves.seq:
+    for name, v in lv.seq:
         if name in rank:
             vals = found.get(name)
             if vals is None:

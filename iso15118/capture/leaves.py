@@ -10,6 +10,7 @@ not built.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from iso15118.capture.physical import scaled
@@ -52,29 +53,32 @@ class Leaves:
 EMPTY = Leaves([], {})
 
 
-def leaves_of(el: Element | None) -> Leaves:
-    """The leaves below ``el`` (see the module docstring)."""
+def leaves_of(el: Element | None, only: Container[str] | None = None) -> Leaves:
+    """The leaves below ``el`` (see the module docstring); ``only``: just those with these names
+    (the timeline's key fields need a few of a message's leaves, and nothing else of it)."""
     if el is None:
         return EMPTY
     seq: list[tuple[str, Any]] = []
     first: dict[str, int] = {}
-    _walk(el, seq, first)
+    _walk(el, seq, first, only)
     return Leaves(seq, first)
 
 
-def _walk(el: Element, seq: list[tuple[str, Any]], first: dict[str, int]) -> None:
+def _walk(el: Element, seq: list[tuple[str, Any]], first: dict[str, int], only: Container[str] | None) -> None:
     for c in el.children:
         if c.__class__ is not Element and not isinstance(c, Element):
             continue  # text in mixed content
         if c.children:
             sv = scaled(c)
             if sv is None:
-                _walk(c, seq, first)
+                _walk(c, seq, first, only)
                 continue
             v: Any = sv[0]
         else:
             v = c.value
         name = c.name
+        if only is not None and name not in only:
+            continue
         if name not in first:
             first[name] = len(seq)
         seq.append((name, v))

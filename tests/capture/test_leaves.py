@@ -13,6 +13,7 @@ import pytest
 
 from iso15118.capture.analyzer import CaptureDecoder
 from iso15118.capture.decode import Decoded, flatten
+from iso15118.capture.keyfields import PRIORITY
 from iso15118.capture.leaves import leaves_of
 from iso15118.exi.tree import Element
 
@@ -52,6 +53,8 @@ def test_leaves_agree_with_the_flattened_paths(capture: Path) -> None:
         for a, b in itertools.islice(itertools.combinations(names, 2), 40):
             assert lv.get(a, b) == next(v for m, v in expected if m in (a, b))
         assert lv.get("NoSuchElement") is None and lv.all("NoSuchElement") == []
+        some = set(PRIORITY)
+        assert leaves_of(d.message, some).seq == [(n, v) for n, v in expected if n in some]
         seen += 1
     # a capture of TLS without its key log has no decoded message: nothing to compare there
 
