@@ -125,7 +125,7 @@ def main() -> int:
             except BaseException as exc:  # noqa: BLE001  (SystemExit from distutils too)
                 _clean()
                 lines = [ln for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-                         if "error" in ln.lower()]
+                         if "error:" in ln.lower()]
                 why = lines[-1].strip() if lines else f"{type(exc).__name__}: {exc}"
                 print(f"note: the native (mypyc) build of the capture modules failed, the pure-Python modules are "
                       f"used: {why[:200]} (log: {log_path.relative_to(ROOT)})", file=sys.stderr)
