@@ -25,8 +25,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from iso15118.session.services import EnergyService
-
 EXIT_HELP = """exit status:
   0  every selected case passed or is not applicable (a feature the SUT declares unsupported)
   1  at least one case failed
@@ -198,6 +196,8 @@ async def _make_suts(args: argparse.Namespace, stack: list[Any]) -> list[Any]:
 
             sut.info = load_pics(args.pics)
         if args.services:
+            from iso15118.session.services import EnergyService
+
             sut.info.services = {EnergyService[s.strip()] for s in args.services.split(",") if s.strip()}
             sut.info.source = sut.info.source or "--services"
         suts.append(sut)

@@ -203,3 +203,16 @@ def test_tools_never_import_tests() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             offenders += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names if n == "tests" or n.startswith("tests.")]
     assert offenders == []
+
+
+def test_the_command_line_loads_no_stack_before_a_command_needs_it() -> None:
+    """``iso15118`` builds its parser from every package's ``cli`` module: importing them must not
+    load the session stack, the simulators or the tester (a ``decode`` worker process imports the
+    command again; the stack would cost it about half a second)."""
+    import subprocess
+
+    code = ("import sys, iso15118.cli; iso15118.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('iso15118.session', 'iso15118.sim.', "
+            "'conformance.tester', 'conformance.catalogue', 'iso15118.messages')) and not m.endswith('.cli')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout

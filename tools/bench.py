@@ -307,7 +307,9 @@ def main() -> int:
     ap.add_argument("--capture-baseline", metavar="REV",
                     help="capture: also decode with the iso15118 package of this git revision (same run, same capture)")
     ap.add_argument("--sessions", type=int, default=200)
-    ap.add_argument("--fleet-repeat", type=int, default=25, help="fleet: sessions per capture file")
+    ap.add_argument("--fleet-repeat", type=int, default=100,
+                    help="fleet: sessions per capture file (98 messages each; files big enough that starting "
+                         "the worker processes does not hide how the decoding scales)")
     ap.add_argument("--fleet-files", type=int, default=8, help="fleet: capture files")
     ap.add_argument("--json", help="also write all results to this file")
     args = ap.parse_args()

@@ -29,6 +29,7 @@ from typing import Any
 
 from iso15118.capture.decode import json_value
 from iso15118.capture.events import EV_TO_EVSE, EVSE_TO_EV, Event
+from iso15118.capture.leaves import Leaves
 from iso15118.capture.summary import SummaryBuilder
 
 __all__ = [
@@ -224,12 +225,6 @@ def table_files(directory: str | os.PathLike[str]) -> dict[str, str]:
 # Rows
 
 
-def _leaf_name(path: str) -> str:
-    last = path.rsplit("/", 1)[-1]
-    i = last.find("[")
-    return last[:i] if i >= 0 else last
-
-
 def _number(v: Any) -> float | None:
     if v is None or isinstance(v, (bool, str, bytes, bytearray)):
         return None
@@ -265,27 +260,13 @@ for _i, (_col, _leaves, _) in enumerate(STATUS_FIELDS):
         _LEAF_TO_COLUMN.setdefault(_leaf, []).append((_i, _col, False))
 
 
-_TARGETS: dict[str, list[tuple[int, str, bool]] | None] = {}
-"""path -> the columns its leaf feeds (None: none); paths repeat from message to message."""
-
-
-def _targets(path: str) -> list[tuple[int, str, bool]] | None:
-    try:
-        return _TARGETS[path]
-    except KeyError:
-        t = None if "@" in path else _LEAF_TO_COLUMN.get(_leaf_name(path))
-        if len(_TARGETS) >= 65536:
-            _TARGETS.clear()
-        _TARGETS[path] = t
-        return t
-
-
-def message_values(values: dict[str, Any]) -> dict[str, Any]:
-    """The chart and status columns of one decoded message (flattened values)."""
+def message_values(leaves: Leaves) -> dict[str, Any]:
+    """The chart and status columns of one decoded message (its leaves)."""
     out: dict[str, Any] = {}
-    for path, v in values.items():
-        targets = _targets(path)
-        if not targets:
+    to_column = _LEAF_TO_COLUMN
+    for name, v in leaves.seq:
+        targets = to_column.get(name)
+        if targets is None:
             continue
         for _i, col, numeric in targets:
             if col in out:
@@ -359,7 +340,8 @@ class DatasetBuilder:
         }
         info = self._conn(ev.conn)
         if d is not None and d.error is None:
-            vals = message_values(d.values)
+            lv = d.leaves
+            vals = message_values(lv)
             row.update(vals)
             v, i = vals.get("evse_present_voltage"), vals.get("evse_present_current")
             if ev.direction == EVSE_TO_EV:
@@ -368,7 +350,7 @@ class DatasetBuilder:
             if ev.direction == EV_TO_EVSE:
                 row["ev_target_power_w"] = v * i if v is not None and i is not None else vals.get("ev_present_power")
             if info is not None:
-                self._track(info, ev, d.values, vals)
+                self._track(info, ev, lv, vals)
         if info is not None:
             info.last = ev.name
             rc = ev.response_code
@@ -378,7 +360,7 @@ class DatasetBuilder:
                     info.first_failure = f"{ev.name} {rc}"
         self.messages.append(row)
 
-    def _track(self, info: _ConnInfo, ev: Event, values: dict[str, Any], vals: dict[str, Any]) -> None:
+    def _track(self, info: _ConnInfo, ev: Event, values: Leaves, vals: dict[str, Any]) -> None:
         name = ev.name
         if name == "SessionSetupReq" and info.evccid is None:
             info.evccid = _first(values, "EVCCID", ident=False)
@@ -514,11 +496,9 @@ def _json_default(v: Any) -> Any:
     return j if j is not v else str(v)
 
 
-def _first(values: dict[str, Any], *leaves: str, ident: bool) -> str | None:
-    for path, v in values.items():
-        if "@" not in path and _leaf_name(path) in leaves:
-            return _ident(v) if ident else _text(v)
-    return None
+def _first(values: Leaves, *leaves: str, ident: bool) -> str | None:
+    v = values.get(*leaves)
+    return _ident(v) if ident else _text(v)
 
 
 def _ident_str(v: Any) -> str | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from iso15118.capture.leaves import EMPTY, Leaves, leaves_of
 from iso15118.capture.physical import scaled as _scaled
 from iso15118.exi.tree import Element
 
@@ -84,6 +85,8 @@ class Decoded:
     """Memo of :func:`iso15118.capture.keyfields.key_fields` (shared: read-only)."""
     flat: dict[str, Any] | None = None
     """Memo of :attr:`values` (shared: read-only)."""
+    leaf: Leaves | None = None
+    """Memo of :attr:`leaves` (shared: read-only)."""
     json: Any = None
     """Memo of the JSON form of ``tree`` (shared: read-only)."""
     facet_warnings: list[Any] = field(default_factory=list)
@@ -106,6 +109,22 @@ class Decoded:
                     flat = {}
             self.flat = flat
         return flat
+
+    @property
+    def leaves(self) -> Leaves:
+        """The message's leaf values by element name, in document order (see
+        :mod:`iso15118.capture.leaves`), computed on first use: what the key fields, the summary
+        and the dataset read."""
+        lv = self.leaf
+        if lv is None:
+            lv = EMPTY
+            if self.message is not None and self.error is None:
+                try:
+                    lv = leaves_of(self.message)
+                except Exception:  # defensive, as for values
+                    lv = EMPTY
+            self.leaf = lv
+        return lv
 
     def tree_json(self) -> Any:
         """``{root name: element_to_json(tree)}``, computed once."""

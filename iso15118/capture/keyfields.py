@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from iso15118.capture.physical import scaled
-from iso15118.exi.tree import Element
-
 if TYPE_CHECKING:
     from iso15118.capture.decode import Decoded
 
-__all__ = ["key_fields", "key_leaves", "PRIORITY"]
+__all__ = ["key_fields", "PRIORITY"]
 
 # Leaf element names in display order.  Physical values are already scaled numbers.
 PRIORITY: tuple[str, ...] = (
@@ -72,35 +69,6 @@ PRIORITY: tuple[str, ...] = (
 _RANK = {name: i for i, name in enumerate(PRIORITY)}
 
 
-def key_leaves(el: Element, found: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
-    """The values of the leaves below ``el`` named in :data:`PRIORITY` (leaf name -> values in
-    document order): the leaves of :func:`~iso15118.capture.decode.flatten`, physical values
-    scaled, found by one walk of the tree without building the flattened paths."""
-    if found is None:
-        found = {}
-    rank = _RANK
-    for c in el.children:
-        if not isinstance(c, Element):
-            continue
-        kids = c.children
-        if kids:
-            sv = scaled(c)
-            if sv is None:
-                key_leaves(c, found)
-                continue
-            v: Any = sv[0]
-        else:
-            v = c.value
-        name = c.name
-        if name in rank:
-            vals = found.get(name)
-            if vals is None:
-                found[name] = [v]
-            else:
-                vals.append(v)
-    return found
-
-
 def _fmt(v: Any) -> Any:
     t = v.__class__
     if t is str or t is int or t is bool:
@@ -120,7 +88,15 @@ def key_fields(d: Decoded, limit: int = 8) -> dict[str, Any]:
     :class:`Decoded`, which the decode cache shares: treat the result as read-only)."""
     if d.key is not None and limit == 8:
         return d.key
-    found = key_leaves(d.message) if d.message is not None else {}
+    rank = _RANK
+    found: dict[str, list[Any]] = {}
+    for name, v in d.leaves.seq:
+        if name in rank:
+            vals = found.get(name)
+            if vals is None:
+                found[name] = [v]
+            else:
+                vals.append(v)
     out: dict[str, Any] = {}
     for leaf in sorted(found, key=_RANK.__getitem__)[:limit]:
         vals = found[leaf]

@@ -1,7 +1,7 @@
 """Physical values in a decoded tree: -2 / DIN ``PhysicalValueType`` and -20 ``RationalNumberType``.
 
 Read by the flattened values (:func:`iso15118.capture.decode.flatten`) and the timeline's key
-fields (:func:`iso15118.capture.keyfields.key_leaves`) alike, so both scale the same way.
+fields, summary and dataset (:func:`iso15118.capture.leaves.leaves_of`) alike, so both scale the same way.
 """
 
 from __future__ import annotations

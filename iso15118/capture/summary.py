@@ -21,36 +21,6 @@ _MAX_LISTED = 20
 _MAX_INTEGRATION_STEP = 10.0  # s: longer pauses between readings are not integrated
 
 
-_LEAF_NAMES: dict[str, str] = {}
-"""path -> its leaf element name ("" for attribute paths): paths repeat from message to message."""
-
-
-def _leaf_name(path: str) -> str:
-    name = _LEAF_NAMES.get(path)
-    if name is None:
-        if "@" in path:
-            name = ""
-        else:
-            name = path.rsplit("/", 1)[-1]
-            if "[" in name:
-                name = name[: name.index("[")]
-        if len(_LEAF_NAMES) >= 65536:
-            _LEAF_NAMES.clear()
-        _LEAF_NAMES[path] = name
-    return name
-
-
-def _leaf(values: dict[str, Any], *names: str) -> Any:
-    for path, v in values.items():
-        if _leaf_name(path) in names:
-            return v
-    return None
-
-
-def _leaves(values: dict[str, Any], *names: str) -> list[Any]:
-    return [v for path, v in values.items() if _leaf_name(path) in names]
-
-
 def _num(v: Any) -> float | None:
     if isinstance(v, bool) or v is None:
         return None
@@ -216,45 +186,45 @@ class SummaryBuilder:
         d = ev.decoded
         if d is None or d.error is not None:
             return
-        vals = d.values
+        lv = d.leaves
         name = ev.name
         if name == "ServiceDiscoveryRes":
             for key, leaves in (("ServiceID", ("ServiceID",)), ("ServiceName", ("ServiceName",)),
                                 ("ServiceCategory", ("ServiceCategory",)),
                                 ("EnergyTransfer", ("EnergyTransferMode", "EnergyTransferType")),
                                 ("PaymentOption", ("PaymentOption",))):
-                found = _leaves(vals, *leaves)
+                found = lv.all(*leaves)
                 if found:
                     s.offered[key] = sorted({str(x) for x in found})
         elif name in ("ServicePaymentSelectionReq", "PaymentServiceSelectionReq", "ServiceSelectionReq"):
-            po = _leaf(vals, "SelectedPaymentOption")
+            po = lv.get("SelectedPaymentOption")
             if po is not None:
                 s.selected["PaymentOption"] = po
-            ids = _leaves(vals, "ServiceID")
+            ids = lv.all("ServiceID")
             if ids:
                 s.selected["ServiceID"] = ids
         elif name == "AuthorizationReq":
-            a = _leaf(vals, "SelectedAuthorizationService")
+            a = lv.get("SelectedAuthorizationService")
             if a is not None:
                 s.selected["Authorization"] = a
         elif name == "ChargeParameterDiscoveryReq":
-            m = _leaf(vals, "RequestedEnergyTransferMode", "EVRequestedEnergyTransferType")
+            m = lv.get("RequestedEnergyTransferMode", "EVRequestedEnergyTransferType")
             if m is not None:
                 s.selected["EnergyTransfer"] = m
-        soc = _num(_leaf(vals, "EVRESSSOC", "PresentSOC"))
+        soc = _num(lv.get("EVRESSSOC", "PresentSOC"))
         if soc is not None:
             if s.soc_first is None:
                 s.soc_first = soc
             s.soc_last = soc
-        meter = _num(_leaf(vals, "MeterReading", "ChargedEnergyReadingWh"))
+        meter = _num(lv.get("MeterReading", "ChargedEnergyReadingWh"))
         if meter is not None:
             if s.meter_first is None:
                 s.meter_first = meter
             s.meter_last = meter
         if ev.direction == EVSE_TO_EV:
-            v = _num(_leaf(vals, "EVSEPresentVoltage"))
-            i = _num(_leaf(vals, "EVSEPresentCurrent"))
-            p = v * i if v is not None and i is not None else _num(_leaf(vals, "EVSETargetActivePower"))
+            v = _num(lv.get("EVSEPresentVoltage"))
+            i = _num(lv.get("EVSEPresentCurrent"))
+            p = v * i if v is not None and i is not None else _num(lv.get("EVSETargetActivePower"))
             if p is not None and name.endswith("Res") and ("ChargeLoop" in name or "CurrentDemand" in name):
                 s.evse_power.add(p)
                 if p > s.charge_max:
@@ -271,9 +241,9 @@ class SummaryBuilder:
                             s.energy_out -= e
                 s._last_p = (ev.ts, p)
         elif ev.direction == EV_TO_EVSE:
-            v = _num(_leaf(vals, "EVTargetVoltage"))
-            i = _num(_leaf(vals, "EVTargetCurrent"))
-            p = v * i if v is not None and i is not None else _num(_leaf(vals, "EVPresentActivePower"))
+            v = _num(lv.get("EVTargetVoltage"))
+            i = _num(lv.get("EVTargetCurrent"))
+            p = v * i if v is not None and i is not None else _num(lv.get("EVPresentActivePower"))
             if p is not None and ("ChargeLoop" in name or "CurrentDemand" in name):
                 s.ev_power.add(p)
 
