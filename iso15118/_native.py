@@ -2,8 +2,8 @@
 the import hook that runs them compiled only while they are fresh.
 
 ``tools/build_native`` (run by ``tools/_env.sh``) compiles :data:`MODULES` with mypyc into
-extension modules next to their sources, plus one shared library (:data:`GROUP`), and writes
-:data:`STAMP`: the sha256 of each compiled module's source.  :func:`install` (called by
+extension modules next to their sources, plus one shared library per group (:data:`GROUPS`), and
+writes :data:`STAMP`: the sha256 of each compiled module's source and of this module.  :func:`install` (called by
 ``iso15118/__init__.py``) puts :class:`_Finder` first on ``sys.meta_path``: for each of
 :data:`MODULES` it loads the extension module when every stamped source still matches (the
 modules of a build share their classes, so they run compiled all together or not at all), and
