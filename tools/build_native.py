@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import time
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +36,14 @@ def _artefacts() -> list[Path]:
 
 
 def _clean() -> None:
+    """Remove the build, and every extension module in the package: a module dropped from the
+    list must not leave its old compiled copy behind (the import system prefers it to the .py)."""
     Path(_native.STAMP).unlink(missing_ok=True)  # first: a half-removed build is never "fresh"
     for p in _artefacts():
         p.unlink(missing_ok=True)
+    for suffix in EXTENSION_SUFFIXES:
+        for p in (ROOT / "iso15118").rglob(f"*{suffix}"):
+            p.unlink(missing_ok=True)
 
 
 def _mypy_config() -> Path:
