@@ -116,6 +116,11 @@ def main() -> int:
         if not args.quiet:
             print("native build: fresh (nothing to do)")
         return 0
+    failed = BUILD / "failed.stamp"  # the sources of a build that failed: not retried on every start
+    if not args.force and failed.exists() and failed.read_text(encoding="utf-8") == "\n".join(_native.stamp_lines()) + "\n":
+        print("note: the native build failed for these sources (build/native/build.log; tools/build_native --force "
+              "retries): the pure-Python modules are used", file=sys.stderr)
+        return 1
     BUILD.mkdir(parents=True, exist_ok=True)
     with open(BUILD / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two tools starting at once build once
@@ -133,10 +138,12 @@ def main() -> int:
                 lines = [ln for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines()
                          if "error:" in ln.lower()]
                 why = lines[-1].strip() if lines else f"{type(exc).__name__}: {exc}"
+                failed.write_text("\n".join(stamp) + "\n", encoding="utf-8")
                 print(f"note: the native (mypyc) build of the capture modules failed, the pure-Python modules are "
                       f"used: {why[:200]} (log: {log_path.relative_to(ROOT)})", file=sys.stderr)
                 return 1
         Path(_native.STAMP).write_text("\n".join(stamp) + "\n", encoding="utf-8")
+        failed.unlink(missing_ok=True)
     print(f"native build: {len(_native.MODULES)} modules compiled with mypyc in {time.monotonic() - t:.0f} s "
           f"(ISO15118_PURE=1 runs the pure-Python ones)", file=sys.stderr)
     return 0
