@@ -11,3 +11,8 @@ Packages, one per concern:
 """
 
 __version__ = "0.1.0"
+
+# The optional compiled build of the capture pipeline (tools/build_native): used only while fresh.
+from iso15118 import _native  # noqa: E402
+
+_native.install()

@@ -26,6 +26,12 @@ fi
 # (iso15118/exi/_fast_*.py, iso15118/messages/_fast_*.py) are large, and every process that cannot
 # read their byte code compiles them again (~0.5 s a schema). Only stale files are compiled.
 "$PY" -m compileall -q "$ROOT/iso15118" >/dev/null 2>&1 || echo "note: could not byte-compile iso15118/" >&2
+# The optional compiled capture modules (mypyc; the list is iso15118/_native.py): rebuilt only when
+# a compiled module's source changed (a stamp); a failed build prints one line, the pure-Python
+# modules are used then. tools/build_native runs it by hand (--force).
+if [ -z "${ISO15118_NO_NATIVE_BUILD:-}" ]; then
+  "$PY" "$ROOT/tools/build_native.py" --quiet || true
+fi
 
 # System tools the tests use: Java (the reference EXI oracle, the Josev peer), tcpdump and
 # dumpcap (real loopback captures for the capture decoder), Chromium (report screenshots), openssl.

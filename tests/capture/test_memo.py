@@ -9,14 +9,17 @@ Each capture repeats payloads, so the memo-on run really serves decoded payloads
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from iso15118._native import source_path
 from iso15118.capture.analyzer import AnalyzerStats, CaptureDecoder
 from iso15118.capture.dataset import DatasetBuilder
+from iso15118.capture.decode import Decoded
 from iso15118.capture.events import Event
 from iso15118.capture.render import event_to_dict
 from tests.capture.capgen import BYD_ISO2, MERC_DC, v2g_conversation, write_pcap
@@ -95,12 +98,26 @@ def test_key_fields_of_a_slow_response_keep_the_performance_limit() -> None:
         assert {e.fields["performance_limit_ms"] for e in slow if e.name == "CurrentDemandRes"} == {25.0}
 
 
+def _distinct(annotation: str, i: int) -> Any:
+    kind = annotation.split("[")[0].split(" |")[0]
+    made: dict[str, Any] = {"float": i + 0.5, "int": i, "str": f"v{i}", "bool": True, "dict": {"k": i},
+                            "bytes": bytes([i]), "list": [i], "Decoded": Decoded(f"v{i}")}
+    return made[kind]
+
+
 def test_event_init_sets_every_attribute() -> None:
     """Event's __init__ is written by hand (it takes ``fields`` for the attribute ``given_fields``):
     every attribute the dataclass declares is set, positionally in declaration order too."""
     names = [f.name for f in dataclasses.fields(Event)]
-    ev = Event(*[f"v{i}" for i in range(len(names))])  # type: ignore[arg-type]
-    assert [getattr(ev, n) for n in names] == [f"v{i}" for i in range(len(names))]
+    # a distinct value per attribute, of the attribute's type (the compiled Event checks the types;
+    # its dataclass fields do not keep the annotations: they are read from the source)
+    tree = ast.parse(Path(source_path(Event.__module__)).read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Event")
+    types = {a.target.id: ast.unparse(a.annotation) for a in cls.body
+             if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name)}
+    values = [_distinct(types[n], i) for i, n in enumerate(names)]
+    ev = Event(*values)
+    assert [getattr(ev, n) for n in names] == values
     bare = Event(0.0, 1, "note", "x")
     for n in names:
         getattr(bare, n)  # AttributeError for an attribute __init__ leaves unset
