@@ -31,16 +31,10 @@ from iso15118 import _native  # noqa: E402
 BUILD = ROOT / "build" / "native"
 
 
-def _artefacts() -> list[Path]:
-    return [Path(_native.extension_path(m)) for m in _native.artefact_modules()]
-
-
 def _clean() -> None:
     """Remove the build, and every extension module in the package: a module dropped from the
     list must not leave its old compiled copy behind (the import system prefers it to the .py)."""
     Path(_native.STAMP).unlink(missing_ok=True)  # first: a half-removed build is never "fresh"
-    for p in _artefacts():
-        p.unlink(missing_ok=True)
     for suffix in EXTENSION_SUFFIXES:
         for p in (ROOT / "iso15118").rglob(f"*{suffix}"):
             p.unlink(missing_ok=True)
